@@ -1,0 +1,103 @@
+"""Declared parameters of a study and their validation (plain Python, before any tracing)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .schedules import ScheduleError, evaluate_schedule
+
+
+class ConfigError(ValueError):
+    """A one-line message naming the parameter, the value and what is allowed."""
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Param:
+    """One hyperparameter of a study.
+
+    kind: ``int`` | ``float`` | ``choice`` | ``vector`` (a word or a comma list of numbers).
+    schedule: the value is an expression in ``t`` evaluated at t = 0..T (an array).
+    static: the value changes shapes or structure; grid points that differ in it compile
+        separately. Every other parameter is a traced leaf, vmapped over a grid.
+    gridable: whether ``--grid`` may sweep it.
+    """
+
+    name: str
+    doc: str
+    default: Any
+    kind: str = "float"
+    schedule: bool = False
+    static: bool = False
+    gridable: bool = True
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+
+    def allowed(self) -> str:
+        if self.kind == "choice":
+            return "one of " + ", ".join(self.choices)
+        what = "an integer" if self.kind == "int" else "a number"
+        if self.schedule:
+            what += " or a schedule in t"
+        bounds = []
+        if self.low is not None:
+            bounds.append(f">= {self.low:g}")
+        if self.high is not None:
+            bounds.append(f"<= {self.high:g}")
+        return what + (" " + " and ".join(bounds) if bounds else "")
+
+    def _fail(self, raw: Any, why: str = "") -> ConfigError:
+        reason = f" ({why})" if why else ""
+        return ConfigError(f"{self.name}={raw}: must be {self.allowed()}{reason}")
+
+    def _check_range(self, values: np.ndarray, raw: Any) -> None:
+        if self.low is not None and np.any(values < self.low):
+            bad = float(values[np.argmax(values < self.low)])
+            raise self._fail(raw, f"got {bad:g}")
+        if self.high is not None and np.any(values > self.high):
+            bad = float(values[np.argmax(values > self.high)])
+            raise self._fail(raw, f"got {bad:g}")
+
+    def resolve(self, raw: Any, generations: int) -> Any:
+        """Parse and check a raw value (CLI string or Python value)."""
+        if self.kind == "choice":
+            if not isinstance(raw, str) or raw not in self.choices:
+                raise self._fail(raw)
+            return raw
+        if self.kind == "vector":
+            return raw
+        if isinstance(raw, bool) or not isinstance(raw, (int, float, str, np.number)):
+            raise self._fail(raw, f"got {type(raw).__name__}")
+        text = str(raw).strip()
+        literal = _number(text)
+        if self.schedule:
+            try:
+                values = evaluate_schedule(text if literal is None else literal, generations)
+            except ScheduleError as err:
+                raise self._fail(raw, str(err)) from None
+            if self.kind == "int":
+                if literal is not None and not literal.is_integer():
+                    raise self._fail(raw, "not an integer")
+                values = np.rint(values)
+            self._check_range(values, raw)
+            return values.astype(np.int64) if self.kind == "int" else values
+        if literal is None:
+            raise self._fail(raw, "not a number")
+        if self.kind == "int":
+            if not literal.is_integer():
+                raise self._fail(raw, "not an integer")
+            value: Any = int(literal)
+        else:
+            value = float(literal)
+        self._check_range(np.asarray([value], dtype=np.float64), raw)
+        return value

@@ -1,0 +1,86 @@
+"""The study protocol: what a study module implements to plug into the engine.
+
+A ``Study`` instance holds only static structure (shapes, capacities, sampler) and is
+closed over by ``jit``; numeric hyperparameters travel separately as a pytree (``params``)
+whose leaves are vmapped over a grid; the scan carry is the study's ``state``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .params import ConfigError, Param
+
+Metrics = dict[str, jax.Array]
+
+
+def float_dtype():
+    """float64 under ``--x64`` (jax_enable_x64), float32 otherwise."""
+    return jax.dtypes.canonicalize_dtype(jnp.float64)
+
+
+class Study(eqx.Module):
+    """Base class. Subclasses declare ``name``, ``description``, ``params``, ``metrics``.
+
+    Class-level (host, before tracing):
+      ``check(config, generations)``   cross-parameter validation -> ConfigError
+      ``static_key(config)``           grid points with equal keys share one compile
+      ``build(configs, generations)``  the static structure serving a group of grid points
+    Instance-level:
+      ``numeric(config)``              the traced params pytree of one grid point (numpy)
+      ``init(key, params)``            -> (state, metrics at generation 0)
+      ``step(state, key, t, params)``  -> (state, metrics at generation t)
+      ``theory(config, generations)``  closed-form expected metrics, arrays over t = 0..T
+      ``truth(config)``                the true distribution's parameters, for summary.json
+      ``bytes_per_seed()``             rough working-set size, to pick a chunk size
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    params: ClassVar[tuple[Param, ...]]
+    metrics: ClassVar[tuple[str, ...]]
+
+    @classmethod
+    def param(cls, name: str) -> Param:
+        for p in cls.params:
+            if p.name == name:
+                return p
+        known = ", ".join(p.name for p in cls.params)
+        raise ConfigError(f"unknown parameter {name!r} for study {cls.name} (known: {known})")
+
+    @classmethod
+    def check(cls, config: dict[str, Any], generations: int) -> None:
+        return None
+
+    @classmethod
+    def static_key(cls, config: dict[str, Any]) -> tuple:
+        return tuple(config[p.name] for p in cls.params if p.static)
+
+    @classmethod
+    def build(cls, configs: list[dict[str, Any]], generations: int) -> "Study":
+        raise NotImplementedError
+
+    def numeric(self, config: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def init(self, key, params) -> tuple[Any, Metrics]:
+        raise NotImplementedError
+
+    def step(self, state, key, t, params) -> tuple[Any, Metrics]:
+        raise NotImplementedError
+
+    @classmethod
+    def theory(cls, config: dict[str, Any], generations: int) -> dict[str, np.ndarray]:
+        return {}
+
+    @classmethod
+    def truth(cls, config: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def bytes_per_seed(self) -> int:
+        return 4096

@@ -1,0 +1,1 @@
+"""Model families: pure fit / sample functions on equinox pytrees."""

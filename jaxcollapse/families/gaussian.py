@@ -1,0 +1,166 @@
+"""Multivariate Gaussian family: sufficient statistics, MLE fit, explicit and exact samplers.
+
+Everything is carried in *square-root form*: a batch of samples is summarised by
+``GaussianStats(count, mean, root)`` with ``root @ root.T`` the scatter matrix
+``sum_i (x_i - mean)(x_i - mean)^T``, and a fitted model by its mean and a lower-triangular
+``factor`` with ``factor @ factor.T = Sigma``. Square roots stay valid for singular
+covariances (n <= d), and merging two batches is a QR of stacked roots (Chan et al.'s
+parallel update of the scatter), so nothing ever calls a Cholesky on a matrix that may
+be singular.
+
+Two samplers produce the statistics of ``n`` i.i.d. standard normals in ``d`` dimensions:
+
+* ``explicit``: draw ``n_max`` rows, mask all but the first ``n`` (``n`` is traced);
+* ``exact``: draw the statistics themselves, ``zbar ~ N(0, I/n)`` and the scatter's
+  Bartlett factor, ``W ~ Wishart(I, n-1)`` (masked for ``n - 1 < d``), at a cost
+  independent of ``n``.
+
+Samples of N(mu, Sigma) are the push-forward ``x = mu + F z`` of standard batches, so the
+``log det`` of a purely synthetic refit can be updated exactly in the standard frame
+(``log det Sigma' = log det Sigma + log det S_z - d log(n - ddof)``) even when the
+covariance itself underflows.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+
+class GaussianStats(eqx.Module):
+    """Sufficient statistics of a batch: count, mean [d], scatter square root [d, d]."""
+
+    count: Float[Array, ""]
+    mean: Float[Array, " d"]
+    root: Float[Array, "d d"]
+
+
+class GaussianModel(eqx.Module):
+    """A fitted Gaussian: mean, lower-triangular covariance factor, and log det Sigma."""
+
+    mean: Float[Array, " d"]
+    factor: Float[Array, "d d"]
+    log_det: Float[Array, ""]
+
+
+def empty_stats(dim: int, dtype=jnp.float32) -> GaussianStats:
+    return GaussianStats(
+        jnp.zeros((), dtype), jnp.zeros((dim,), dtype), jnp.zeros((dim, dim), dtype)
+    )
+
+
+def _triangular_root(rows: Float[Array, "m d"]) -> Float[Array, "d d"]:
+    """Lower-triangular L with L L^T = rows^T rows (QR; valid when rows^T rows is singular)."""
+    m, d = rows.shape
+    if d == 1:
+        return jnp.sqrt(jnp.sum(rows**2)).reshape(1, 1)
+    if m < d:
+        rows = jnp.concatenate([rows, jnp.zeros((d - m, d), rows.dtype)])
+    return jnp.linalg.qr(rows, mode="r").T
+
+
+def log_det_of_root(root: Float[Array, "d d"]) -> Float[Array, ""]:
+    """log det(root root^T) for a triangular root; -inf when singular."""
+    return 2.0 * jnp.sum(jnp.log(jnp.abs(jnp.diagonal(root))))
+
+
+def stats_from_samples(
+    x: Float[Array, "m d"], weight: Float[Array, " m"]
+) -> GaussianStats:
+    """Weighted statistics: count = sum w, mean = sum w x / count, scatter = sum w (x-mean)^2."""
+    count = jnp.sum(weight)
+    mean = jnp.sum(weight[:, None] * x, axis=0) / jnp.maximum(count, 1e-30)
+    centered = jnp.sqrt(weight)[:, None] * (x - mean)
+    return GaussianStats(count, mean, _triangular_root(centered))
+
+
+def merge(a: GaussianStats, b: GaussianStats) -> GaussianStats:
+    """Pool two batches (Chan et al.): S = S_a + S_b + (n_a n_b / n) delta delta^T."""
+    count = a.count + b.count
+    safe = jnp.maximum(count, 1e-30)
+    delta = b.mean - a.mean
+    mean = a.mean + delta * (b.count / safe)
+    between = jnp.sqrt(a.count * b.count / safe) * delta
+    rows = jnp.concatenate([a.root.T, b.root.T, between[None, :]], axis=0)
+    return GaussianStats(count, mean, _triangular_root(rows))
+
+
+def fit(stats: GaussianStats, ddof: Float[Array, ""] | float = 0.0) -> GaussianModel:
+    """MLE (ddof=0) or unbiased (ddof=1) fit: Sigma = S / (count - ddof)."""
+    dim = stats.mean.shape[0]
+    denom = jnp.maximum(stats.count - ddof, 1e-30)
+    factor = stats.root / jnp.sqrt(denom)
+    log_det = log_det_of_root(stats.root) - dim * jnp.log(denom)
+    return GaussianModel(stats.mean, factor, log_det)
+
+
+def sample(
+    key: PRNGKeyArray, model: GaussianModel, n_max: int
+) -> Float[Array, "n_max d"]:
+    """Draw ``n_max`` samples x = mu + F z."""
+    z = jax.random.normal(key, (n_max, model.mean.shape[0]), model.mean.dtype)
+    return model.mean + z @ model.factor.T
+
+
+def push_forward(stats: GaussianStats, model: GaussianModel) -> GaussianStats:
+    """Statistics of x = mu + F z given the statistics of the standard draws z."""
+    return GaussianStats(
+        stats.count, model.mean + model.factor @ stats.mean, model.factor @ stats.root
+    )
+
+
+def bartlett_root(
+    key: PRNGKeyArray, df: Float[Array, ""], dim: int, dtype=jnp.float32
+) -> Float[Array, "d d"]:
+    """Lower-triangular A with A A^T ~ Wishart(I_d, df), df a traced integer >= 0.
+
+    Bartlett decomposition: A_ii = sqrt(chi2_{df-i}) (i = 0..d-1), A_ij ~ N(0,1) for j < i.
+    For df < d (singular Wishart) rows i >= df have no diagonal and columns j >= df vanish,
+    which is the Gram-Schmidt of d Gaussian vectors in R^df.
+    """
+    k_chi, k_normal = jax.random.split(key)
+    row = jnp.arange(dim)
+    shape = (df - row) / 2.0
+    has_diag = shape > 0
+    chi2 = 2.0 * jax.random.gamma(k_chi, jnp.where(has_diag, shape, 1.0), dtype=dtype)
+    diag = jnp.where(has_diag, jnp.sqrt(chi2), 0.0)
+    below = (row[None, :] < row[:, None]) & (row[None, :] < df)
+    normals = jax.random.normal(k_normal, (dim, dim), dtype)
+    return jnp.where(below, normals, 0.0) + jnp.diag(diag)
+
+
+def standard_batches(
+    key: PRNGKeyArray,
+    counts: tuple[Int[Array, ""], ...],
+    dim: int,
+    sampler: str,
+    n_max: int,
+    dtype=jnp.float32,
+) -> tuple[GaussianStats, ...]:
+    """Statistics of independent batches of ``counts[i]`` standard normals in ``dim`` dims.
+
+    ``explicit`` draws one ``(n_max, dim)`` block and gives each batch consecutive rows
+    (so ``sum(counts) <= n_max``); ``exact`` draws each batch's statistics directly.
+    """
+    if sampler == "explicit":
+        z = jax.random.normal(key, (n_max, dim), dtype)
+        rows = jnp.arange(n_max)
+        out, start = [], jnp.zeros((), jnp.int32)
+        for count in counts:
+            weight = ((rows >= start) & (rows < start + count)).astype(dtype)
+            out.append(stats_from_samples(z, weight))
+            start = start + count
+        return tuple(out)
+    if sampler == "exact":
+        out = []
+        for i, count in enumerate(counts):
+            k_mean, k_scatter = jax.random.split(jax.random.fold_in(key, i))
+            count_f = jnp.asarray(count, dtype)
+            scale = jnp.where(count_f > 0, jax.lax.rsqrt(jnp.maximum(count_f, 1.0)), 0.0)
+            mean = scale * jax.random.normal(k_mean, (dim,), dtype)
+            root = bartlett_root(k_scatter, jnp.maximum(count_f - 1.0, 0.0), dim, dtype)
+            out.append(GaussianStats(count_f, mean, root))
+        return tuple(out)
+    raise ValueError(f"unknown sampler {sampler!r}")

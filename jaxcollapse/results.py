@@ -1,0 +1,178 @@
+"""Labelled results: summary.json (the public contract) and per-seed arrays (.npz).
+
+Layout of ``summary.json`` (fields are only ever added, never renamed or dropped):
+  study, config, seeds, generations, dims, coords,
+  metrics: {name: {"mean": nested list, "stderr": nested list}}   (generation last),
+  theory:  {name: nested list}  (closed forms, same shape as the means; null where none),
+  timing:  {compile_s, run_s, total_s},
+  environment: {jaxcollapse, jax, jaxlib, python, backend, device_count, devices,
+                x64, dtype, prng_impl}
+Non-finite numbers are written as null (JSON has no -inf); ``per_seed.npz`` keeps them.
+``per_seed.npz`` holds one array per kept metric with dims ``dims[:-1] + ["seed",
+"generation"]``, plus ``dims`` and ``coord_<name>`` arrays: numpy alone can read it.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from . import __version__
+from .engine.storage import npz_bytes, write_atomic
+from .engine.study import float_dtype
+from .engine.sweep import Plan, Raw, _jsonable
+
+
+def environment() -> dict[str, Any]:
+    import jaxlib
+
+    devices = jax.devices()
+    return {
+        "jaxcollapse": __version__,
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "python": platform.python_version(),
+        "backend": jax.default_backend(),
+        "device_count": len(devices),
+        "devices": sorted({d.device_kind for d in devices}),
+        "x64": bool(jax.config.jax_enable_x64),
+        "dtype": str(np.dtype(float_dtype())),
+        "prng_impl": str(jax.config.jax_default_prng_impl),
+    }
+
+
+@dataclass
+class Result:
+    study: str
+    config: dict[str, Any]
+    seeds: int
+    generations: int
+    dims: list[str]
+    coords: dict[str, list[Any]]
+    metrics: dict[str, dict[str, np.ndarray]]
+    theory: dict[str, np.ndarray] = field(default_factory=dict)
+    per_seed: dict[str, np.ndarray] = field(default_factory=dict)
+    timing: dict[str, float] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+
+    def mean(self, metric: str) -> np.ndarray:
+        return self.metrics[metric]["mean"]
+
+    def stderr(self, metric: str) -> np.ndarray:
+        return self.metrics[metric]["stderr"]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "study": self.study,
+            "config": _jsonable(self.config),
+            "seeds": self.seeds,
+            "generations": self.generations,
+            "dims": list(self.dims),
+            "coords": _jsonable(self.coords),
+            "metrics": {
+                m: {k: _finite_list(v) for k, v in stats.items()} for m, stats in self.metrics.items()
+            },
+            "theory": {m: _finite_list(v) for m, v in self.theory.items()},
+            "timing": dict(self.timing),
+            "environment": dict(self.environment),
+        }
+
+    def save(self, out_dir: str | Path) -> Path:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        write_atomic(out / "summary.json", json.dumps(self.summary(), indent=1).encode())
+        arrays = {m: v for m, v in self.per_seed.items()}
+        arrays["dims"] = np.asarray(self.dims[:-1] + ["seed", "generation"])
+        for name, labels in self.coords.items():
+            arrays[f"coord_{name}"] = np.asarray([str(x) if isinstance(x, str) else x for x in labels])
+        write_atomic(out / "per_seed.npz", npz_bytes(arrays))
+        return out
+
+
+def _finite_list(values: np.ndarray) -> Any:
+    array = np.asarray(values, np.float64)
+    return np.where(np.isfinite(array), array, None).tolist()
+
+
+def assemble(the_plan: Plan, raw: Raw, timing: dict[str, float]) -> Result:
+    """Reshape per-point sums into grid-shaped mean / standard-error arrays."""
+    shape = the_plan.grid_shape + (the_plan.generations + 1,)
+    seeds = the_plan.seeds
+    metrics = {}
+    for m in the_plan.study.metrics:
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            centered_mean = raw.total[m] / seeds
+            mean = raw.shift[m] + centered_mean
+            variance = (raw.total_sq[m] / seeds - centered_mean**2) * seeds / max(seeds - 1, 1)
+            stderr = np.sqrt(np.maximum(variance, 0.0) / seeds)
+        metrics[m] = {"mean": mean.reshape(shape), "stderr": stderr.reshape(shape)}
+    theory: dict[str, np.ndarray] = {}
+    for index, config in enumerate(the_plan.points):
+        curves = the_plan.study.theory(config, the_plan.generations)
+        for m, curve in curves.items():
+            theory.setdefault(m, np.full((len(the_plan.points), shape[-1]), np.nan))[index] = curve
+    theory = {m: v.reshape(shape) for m, v in theory.items()}
+    per_seed = {
+        m: v.reshape(the_plan.grid_shape + (seeds, shape[-1])) for m, v in raw.per_seed.items()
+    }
+    config = dict(the_plan.base)
+    config["truth"] = the_plan.study.truth(the_plan.points[0])
+    config["grid"] = {name: labels for name, labels in the_plan.axes}
+    config["key"] = the_plan.key
+    config["chunk"] = raw.chunks
+    dims = [name for name, _ in the_plan.axes] + ["generation"]
+    coords = {name: labels for name, labels in the_plan.axes}
+    coords["generation"] = list(range(the_plan.generations + 1))
+    return Result(
+        study=the_plan.study.name,
+        config=config,
+        seeds=seeds,
+        generations=the_plan.generations,
+        dims=dims,
+        coords=coords,
+        metrics=metrics,
+        theory=theory,
+        per_seed=per_seed,
+        timing=timing,
+        environment=environment(),
+    )
+
+
+def load(out_dir: str | Path) -> Result:
+    """Read a saved run back (summary.json + per_seed.npz)."""
+    out = Path(out_dir)
+    summary = json.loads((out / "summary.json").read_text())
+
+    per_seed = {}
+    if (out / "per_seed.npz").exists():
+        with np.load(out / "per_seed.npz") as stored:
+            per_seed = {k: stored[k] for k in stored.files if k != "dims" and not k.startswith("coord_")}
+    return Result(
+        study=summary["study"],
+        config=summary["config"],
+        seeds=summary["seeds"],
+        generations=summary["generations"],
+        dims=summary["dims"],
+        coords=summary["coords"],
+        metrics={m: {k: _nan_array(v) for k, v in s.items()} for m, s in summary["metrics"].items()},
+        theory={m: _nan_array(v) for m, v in summary.get("theory", {}).items()},
+        per_seed=per_seed,
+        timing=summary["timing"],
+        environment=summary["environment"],
+    )
+
+
+def _nan_array(values: Any) -> np.ndarray:
+    return np.asarray(_replace_none(values), dtype=np.float64)
+
+
+def _replace_none(values: Any) -> Any:
+    if isinstance(values, list):
+        return [_replace_none(v) for v in values]
+    return np.nan if values is None else values

@@ -86,13 +86,25 @@ class Result:
     def save(self, out_dir: str | Path) -> Path:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        write_atomic(out / "summary.json", json.dumps(self.summary(), indent=1).encode())
+        write_atomic(out / "summary.json", dumps_summary(self.summary()).encode())
         arrays = {m: v for m, v in self.per_seed.items()}
         arrays["dims"] = np.asarray(self.dims[:-1] + ["seed", "generation"])
         for name, labels in self.coords.items():
             arrays[f"coord_{name}"] = np.asarray([str(x) if isinstance(x, str) else x for x in labels])
         write_atomic(out / "per_seed.npz", npz_bytes(arrays))
         return out
+
+
+def dumps_summary(summary: dict[str, Any]) -> str:
+    """JSON with one line per top-level field (and per metric), compact arrays."""
+    lines = []
+    for key, value in summary.items():
+        if isinstance(value, dict) and key in ("metrics", "theory", "config"):
+            inner = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in value.items())
+            lines.append(f" {json.dumps(key)}: {{\n{inner}\n }}" if value else f" {json.dumps(key)}: {{}}")
+        else:
+            lines.append(f" {json.dumps(key)}: {json.dumps(value)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 def _finite_list(values: np.ndarray) -> Any:

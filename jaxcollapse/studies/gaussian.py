@@ -94,7 +94,10 @@ class GaussianStudy(Study):
 
     @classmethod
     def static_key(cls, config: dict[str, Any]) -> tuple:
-        return (config["dim"], config["sampler"], config["regime"] in regimes.NEEDS_POOL)
+        pooled = config["regime"] in regimes.NEEDS_POOL
+        # A pool buffer's capacity grows with n: keep different n apart to avoid padding.
+        size = (int(config["n0"]), int(np.sum(config["n"][1:]))) if pooled else None
+        return (config["dim"], config["sampler"], pooled, size)
 
     @classmethod
     def build(cls, configs: list[dict[str, Any]], generations: int) -> "GaussianStudy":
@@ -252,3 +255,61 @@ class GaussianStudy(Study):
                     log_det[t] = log_det[t - 1] + log_det_increment(size)
             tr_sigma[t] = scatter / (pool - ddof)
         return {"mean_sq_error": err, "var": tr_sigma / dim, "log_det_ratio": log_det}
+
+
+# ---- presets ---------------------------------------------------------------------------------
+
+
+def kazdan_figure(result, out_dir) -> None:
+    """Kazdan et al.'s layout: rows = dim, columns = regime, one line per n."""
+    import matplotlib.pyplot as plt
+
+    from ..plot import save_grid_figure
+
+    for metric in ("mean_sq_error", "var"):
+        save_grid_figure(result, metric, rows="dim", cols="regime", lines="n",
+                         path=f"{out_dir}/kazdan_{metric}.png", log_y=True)
+    plt.close("all")
+
+
+register_preset(Preset(
+    name="shumailov-gaussian",
+    study="gaussian",
+    description="Shumailov et al.: 1-D Gaussian refitted (ddof=0) for 1000 generations, M in {100..10000}",
+    settings={"dim": 1, "ddof": 0},
+    grids={"n": [100, 500, 1000, 10000], "regime": ["replace", "accumulate"]},
+    seeds=1000,
+    generations=1000,
+    quick={"seeds": 200, "generations": 50, "grids": {"n": [100, 1000], "regime": ["replace", "accumulate"]}},
+))
+
+register_preset(Preset(
+    name="kazdan-grid",
+    study="gaussian",
+    description="Kazdan et al.'s full grid: dim x n x {replace, accumulate, accumulate-subsample}, 100 seeds x 100 iterations",
+    settings={"ddof": 0},
+    grids={
+        "n": [10, 32, 100, 316, 1000],
+        "dim": [1, 3, 10, 31, 100],
+        "regime": ["replace", "accumulate", "accumulate-subsample"],
+    },
+    seeds=100,
+    generations=100,
+    quick={
+        "seeds": 20,
+        "generations": 20,
+        "grids": {"n": [10, 32, 100], "dim": [1, 3], "regime": ["replace", "accumulate", "accumulate-subsample"]},
+    },
+    figure=kazdan_figure,
+))
+
+register_preset(Preset(
+    name="xu-schedules",
+    study="gaussian",
+    description="Xu, He & Cheng: unbiased (ddof=1) refits, n0=100, constant / linear / superlinear n_t",
+    settings={"dim": 1, "ddof": 1, "n0": 100},
+    grids={"n": ["100", "100*(t+1)", "100*(t+1)**1.5", "100*(t+1)**2"]},
+    seeds=10000,
+    generations=1000,
+    quick={"seeds": 1000, "generations": 100},
+))

@@ -1,0 +1,137 @@
+"""Command line: ``jaxcollapse list | run | reproduce`` (a public contract: extend, never
+rename or drop a flag)."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .engine.params import ConfigError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit status 2
+        sys.stderr.write(f"jaxcollapse: error: {message}\n")
+        raise SystemExit(2)
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise ConfigError(f"{text!r}: expected NAME=VALUE")
+    name, value = text.split("=", 1)
+    return name.strip(), value.strip()
+
+
+def _add_run_options(parser: argparse.ArgumentParser, defaults: bool = True) -> None:
+    none = argparse.SUPPRESS if not defaults else None
+    parser.add_argument("--seeds", type=int, default=none, help="Monte Carlo seeds (default 100)")
+    parser.add_argument("--generations", type=int, default=none, help="generations T (default 100)")
+    parser.add_argument("--key", type=int, default=0, help="base PRNG key (default 0)")
+    parser.add_argument("--chunk", type=int, default=None, help="seeds per chunk (default: by memory)")
+    parser.add_argument("--x64", action="store_true", help="run in float64")
+    parser.add_argument("--out", default=None, help="output directory (default runs/<name>-<time>/)")
+    parser.add_argument("--no-plot", action="store_true", help="skip the figures")
+    parser.add_argument("--keep", default="all", help="metrics whose per-seed arrays are saved: all, none, or a comma list")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="jaxcollapse", description="Batched simulation of model collapse.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("list", help="list studies and presets")
+    run = sub.add_parser("run", help="run a study")
+    run.add_argument("study")
+    run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a parameter: number, word or schedule in t")
+    run.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2", help="sweep a parameter (several grids form their product)")
+    _add_run_options(run)
+    reproduce = sub.add_parser("reproduce", help="run a preset")
+    reproduce.add_argument("preset")
+    reproduce.add_argument("--quick", action="store_true", help="small variant (CI size)")
+    _add_run_options(reproduce, defaults=False)
+    return parser
+
+
+def _keep(text: str, metrics: tuple[str, ...]) -> tuple[str, ...]:
+    if text == "all":
+        return metrics
+    if text == "none":
+        return ()
+    return tuple(m.strip() for m in text.split(",") if m.strip())
+
+
+def _print_summary(result, out: Path) -> None:
+    last = result.generations
+    print(f"{result.study}: {result.seeds} seeds x {last} generations, "
+          f"compile {result.timing['compile_s']:.2f}s, run {result.timing['run_s']:.2f}s")
+    grid_dims = result.dims[:-1]
+    shape = tuple(len(result.coords[d]) for d in grid_dims)
+    for index in list(np.ndindex(*shape))[:12]:
+        label = ", ".join(f"{d}={result.coords[d][i]}" for d, i in zip(grid_dims, index)) or "all"
+        cells = []
+        for metric in result.metrics:
+            mean, err = result.mean(metric)[index][-1], result.stderr(metric)[index][-1]
+            cells.append(f"{metric}={mean:.4g}±{err:.2g}")
+        print(f"  [{label}] generation {last}: " + "  ".join(cells))
+    print(f"wrote {out}")
+
+
+def _execute(args, study: str, settings: dict, grids: dict, seeds: int, generations: int, name: str):
+    from .api import run
+    from .plot import plot_result
+    from .studies import get_study
+
+    metrics = get_study(study).metrics
+    out = Path(args.out) if args.out else Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    result = run(
+        study, settings, grids, seeds=seeds, generations=generations, key=args.key,
+        chunk=args.chunk, x64=args.x64, keep=_keep(args.keep, metrics),
+        checkpoint=out / "chunks", progress=not args.quiet,
+    )
+    result.save(out)
+    shutil.rmtree(out / "chunks", ignore_errors=True)
+    if not args.no_plot:
+        plot_result(result, out)
+    return result, out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        from .studies import PRESETS, STUDIES, get_preset
+
+        if args.command == "list":
+            for name, cls in sorted(STUDIES.items()):
+                print(f"study   {name:24s} {cls.description}")
+            for name, preset in sorted(PRESETS.items()):
+                print(f"preset  {name:24s} {preset.description}")
+            return 0
+        if args.command == "run":
+            settings = dict(_key_value(s) for s in args.set)
+            grids = dict(_key_value(g) for g in args.grid)
+            seeds = 100 if args.seeds is None else args.seeds
+            generations = 100 if args.generations is None else args.generations
+            result, out = _execute(args, args.study, settings, grids, seeds, generations, args.study)
+        else:
+            preset = get_preset(args.preset)
+            spec = preset.resolved(args.quick)
+            seeds = getattr(args, "seeds", spec["seeds"])
+            generations = getattr(args, "generations", spec["generations"])
+            result, out = _execute(
+                args, spec["study"], spec["settings"], spec["grids"], seeds, generations, preset.name
+            )
+            if preset.figure is not None and not args.no_plot:
+                preset.figure(result, out)
+        _print_summary(result, out)
+        return 0
+    except ConfigError as err:
+        sys.stderr.write(f"jaxcollapse: error: {err}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -202,7 +202,7 @@ def execute(
         shift={m: np.zeros((n_points, width)) for m in study_cls.metrics},
         total={m: np.zeros((n_points, width)) for m in study_cls.metrics},
         total_sq={m: np.zeros((n_points, width)) for m in study_cls.metrics},
-        per_seed={m: np.zeros((n_points, seeds, width), np.float32) for m in keep},
+        per_seed={m: np.zeros((n_points, seeds, width), float_dtype()) for m in keep},
     )
     if checkpoint is not None:
         checkpoint.mkdir(parents=True, exist_ok=True)

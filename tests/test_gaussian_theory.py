@@ -12,7 +12,7 @@ from jaxcollapse.studies.gaussian import GaussianStudy
 
 from .reference import z_score
 
-CHECKED = [1, 4, 8]
+CHECKED = [0, 1, 4, 8]
 
 
 def _theory(**overrides):

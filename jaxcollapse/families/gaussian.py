@@ -88,11 +88,17 @@ def merge(a: GaussianStats, b: GaussianStats) -> GaussianStats:
 
 
 def fit(stats: GaussianStats, ddof: Float[Array, ""] | float = 0.0) -> GaussianModel:
-    """MLE (ddof=0) or unbiased (ddof=1) fit: Sigma = S / (count - ddof)."""
+    """MLE (ddof=0) or unbiased (ddof=1) fit: Sigma = S / (count - ddof).
+
+    A scatter of ``count`` points has rank <= count - 1, so log det is -inf exactly when
+    count - 1 < d (rather than the log of a QR round-off residue).
+    """
     dim = stats.mean.shape[0]
     denom = jnp.maximum(stats.count - ddof, 1e-30)
     factor = stats.root / jnp.sqrt(denom)
-    log_det = log_det_of_root(stats.root) - dim * jnp.log(denom)
+    log_det = jnp.where(
+        stats.count - 1 < dim, -jnp.inf, log_det_of_root(stats.root) - dim * jnp.log(denom)
+    )
     return GaussianModel(stats.mean, factor, log_det)
 
 

@@ -130,7 +130,9 @@ def bartlett_root(
     row = jnp.arange(dim)
     shape = (df - row) / 2.0
     has_diag = shape > 0
-    chi2 = 2.0 * jax.random.gamma(k_chi, jnp.where(has_diag, shape, 1.0), dtype=dtype)
+    # Masked entries get a large dummy shape: the vmapped rejection loop runs until every
+    # lane accepts, and acceptance is near-certain for large shapes (gamma(1) costs ~4x).
+    chi2 = 2.0 * jax.random.gamma(k_chi, jnp.where(has_diag, shape, 1e4), dtype=dtype)
     diag = jnp.where(has_diag, jnp.sqrt(chi2), 0.0)
     below = (row[None, :] < row[:, None]) & (row[None, :] < df)
     normals = jax.random.normal(k_normal, (dim, dim), dtype)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,17 @@ import jax
 from .engine.sweep import execute, plan
 from .results import Result, assemble
 from .studies import get_preset, get_study
+
+
+def enable_compilation_cache(directory: str | Path | None = None) -> Path:
+    """Keep compiled studies on disk (JAX's persistent cache), so a repeated shape loads in
+    well under a second instead of compiling again. Default directory: $JAXCOLLAPSE_CACHE or
+    ~/.cache/jaxcollapse/xla."""
+    path = Path(directory or os.environ.get("JAXCOLLAPSE_CACHE", Path.home() / ".cache" / "jaxcollapse" / "xla"))
+    path.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    return path
 
 
 def set_x64(enabled: bool) -> None:

@@ -38,6 +38,7 @@ def _add_run_options(parser: argparse.ArgumentParser, defaults: bool = True) -> 
     parser.add_argument("--no-plot", action="store_true", help="skip the figures")
     parser.add_argument("--keep", default="all", help="metrics whose per-seed arrays are saved: all, none, or a comma list")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--no-cache", action="store_true", help="do not keep compiled studies on disk")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,8 +82,11 @@ def _print_summary(result, out: Path) -> None:
 
 
 def _execute(args, study: str, settings: dict, grids: dict, seeds: int, generations: int, name: str):
-    from .api import run
+    from .api import enable_compilation_cache, run
     from .plot import plot_result
+
+    if not args.no_cache:
+        enable_compilation_cache()
     from .studies import get_study
 
     metrics = get_study(study).metrics

@@ -28,7 +28,8 @@ class Study(eqx.Module):
     """Base class. Subclasses declare ``name``, ``description``, ``params``, ``metrics``.
 
     Class-level (host, before tracing):
-      ``check(config, generations)``   cross-parameter validation -> ConfigError
+      ``check(config, generations)``   cross-parameter validation (ConfigError); returns
+                                       the config with derived defaults filled in
       ``static_key(config)``           grid points with equal keys share one compile
       ``build(configs, generations)``  the static structure serving a group of grid points
     Instance-level:
@@ -54,8 +55,8 @@ class Study(eqx.Module):
         raise ConfigError(f"unknown parameter {name!r} for study {cls.name} (known: {known})")
 
     @classmethod
-    def check(cls, config: dict[str, Any], generations: int) -> None:
-        return None
+    def check(cls, config: dict[str, Any], generations: int) -> dict[str, Any]:
+        return config
 
     @classmethod
     def static_key(cls, config: dict[str, Any]) -> tuple:

@@ -79,6 +79,7 @@ class GaussianStudy(Study):
     sampler: str = eqx.field(static=True)
     n_max: int = eqx.field(static=True)
     pool_capacity: int = eqx.field(static=True)
+    mixes: bool = eqx.field(static=True)  # some grid point draws fresh real data (regime=mix)
 
     # ---- host side: validation and structure -------------------------------------------
     @classmethod
@@ -111,6 +112,7 @@ class GaussianStudy(Study):
             sampler=first["sampler"],
             n_max=n_max if explicit else 1,
             pool_capacity=capacity if pooled else 0,
+            mixes=any(c["regime"] == "mix" for c in configs),
         )
 
     def numeric(self, config: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -175,11 +177,15 @@ class GaussianStudy(Study):
         model, pool = state
         n_t = params["n"][t]
         n_real = regimes.real_count(params["regime"], params["alpha"][t], n_t)
-        synthetic_z, real_z = self._batches(key, (n_t - n_real, n_real))
-        batch = family.merge(
-            family.push_forward(synthetic_z, model),
-            family.push_forward(real_z, self._truth_model(params)),
-        )
+        if self.mixes:
+            synthetic_z, real_z = self._batches(key, (n_t - n_real, n_real))
+            batch = family.merge(
+                family.push_forward(synthetic_z, model),
+                family.push_forward(real_z, self._truth_model(params)),
+            )
+        else:  # no grid point mixes: skip drawing an always-empty real batch
+            (synthetic_z,) = self._batches(key, (n_t,))
+            batch = family.push_forward(synthetic_z, model)
         accumulate = params["regime"] == regimes.ACCUMULATE
         pool = jax.tree.map(
             lambda old, new: jnp.where(accumulate, old, new), family.merge(pool, batch), batch

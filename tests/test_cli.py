@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 
+import jaxcollapse
 from jaxcollapse import cli
 
 CONTRACT = {"study", "config", "seeds", "generations", "dims", "coords", "metrics", "timing", "environment"}
@@ -49,6 +50,10 @@ def test_run_two_dimensional_grid(tmp_path, capsys):
     assert (out / "figure.png").stat().st_size > 10_000
     assert (out / "phase.png").stat().st_size > 10_000
     assert not (out / "chunks").exists()
+    loaded = jaxcollapse.load(out)
+    assert loaded.dims == summary["dims"]
+    np.testing.assert_array_equal(loaded.per_seed["var"].shape, (2, 2, 64, 6))
+    np.testing.assert_allclose(loaded.mean("var"), summary["metrics"]["var"]["mean"])
     printed = capsys.readouterr().out
     assert "generation 5" in printed and str(out) in printed
 

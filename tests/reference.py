@@ -16,7 +16,7 @@ def kazdan_loop(regime: str, dim: int, n: int, generations: int, seeds: int, rng
     """
     pool = rng.normal(size=(seeds, n, dim))
     errors, traces = [], []
-    for t in range(generations + 1):
+    for _ in range(generations + 1):
         if regime == "accumulate-subsample":
             order = np.argsort(rng.random(pool.shape[:2]), axis=1)[:, :n]
             data = np.take_along_axis(pool, order[:, :, None], axis=1)

@@ -1,6 +1,5 @@
 """Every notebook runs end to end at its small size (JAXCOLLAPSE_QUICK=1), so none can rot."""
 
-import os
 from pathlib import Path
 
 import nbformat

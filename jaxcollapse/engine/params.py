@@ -101,3 +101,15 @@ class Param:
             value = float(literal)
         self._check_range(np.asarray([value], dtype=np.float64), raw)
         return value
+
+
+def fill_initial_size(config: dict[str, Any]) -> dict[str, Any]:
+    """Complete ``n0`` (default: ``n`` at t=0) and set ``n[0] = n0``, so that ``n`` is the
+    sample-size schedule that actually runs over t = 0..T."""
+    config = dict(config)
+    n = np.array(config["n"], dtype=np.int64)
+    if config["n0"] is None:
+        config["n0"] = int(n[0])
+    n[0] = config["n0"]
+    config["n"] = n
+    return config

@@ -35,7 +35,7 @@ import numpy as np
 from scipy.special import digamma
 
 from .. import regimes
-from ..engine.params import ConfigError, Param
+from ..engine.params import ConfigError, Param, fill_initial_size
 from ..engine.study import Study, float_dtype
 from ..families import gaussian as family
 from .registry import Preset, register_preset, register_study
@@ -84,12 +84,10 @@ class GaussianStudy(Study):
     # ---- host side: validation and structure -------------------------------------------
     @classmethod
     def check(cls, config: dict[str, Any], generations: int) -> dict[str, Any]:
-        config = dict(config)
+        config = fill_initial_size(config)
         config["cov"] = parse_spectrum(config["cov"], config["dim"])
-        if config["n0"] is None:
-            config["n0"] = int(config["n"][0])
         low = 1 + config["ddof"]
-        if config["n0"] < low or np.any(config["n"] < low):
+        if np.any(config["n"] < low):
             raise ConfigError(f"n and n0 must be >= {low} with ddof={config['ddof']}")
         return config
 
@@ -97,15 +95,15 @@ class GaussianStudy(Study):
     def static_key(cls, config: dict[str, Any]) -> tuple:
         pooled = config["regime"] in regimes.NEEDS_POOL
         # A pool buffer's capacity grows with n: keep different n apart to avoid padding.
-        size = (int(config["n0"]), int(np.sum(config["n"][1:]))) if pooled else None
+        size = int(np.sum(config["n"])) if pooled else None
         return (config["dim"], config["sampler"], pooled, size)
 
     @classmethod
     def build(cls, configs: list[dict[str, Any]], generations: int) -> "GaussianStudy":
         first = configs[0]
-        n_max = max(max(int(c["n0"]), int(np.max(c["n"][1:], initial=1))) for c in configs)
+        n_max = max(int(np.max(c["n"])) for c in configs)
         pooled = first["regime"] in regimes.NEEDS_POOL
-        capacity = max(int(c["n0"]) + int(np.sum(c["n"][1:])) for c in configs) + n_max
+        capacity = max(int(np.sum(c["n"])) for c in configs) + n_max
         explicit = first["sampler"] == "explicit" or pooled
         return cls(
             dim=first["dim"],
@@ -116,10 +114,8 @@ class GaussianStudy(Study):
         )
 
     def numeric(self, config: dict[str, Any]) -> dict[str, np.ndarray]:
-        n = np.asarray(config["n"], np.int32).copy()
-        n[0] = config["n0"]
         return {
-            "n": n,
+            "n": np.asarray(config["n"], np.int32),
             "alpha": np.asarray(config["alpha"], np.float64),
             "regime": np.int32(regimes.code(config["regime"])),
             "ddof": np.float64(config["ddof"]),
@@ -225,8 +221,7 @@ class GaussianStudy(Study):
             return {}
         spectrum = np.asarray(config["cov"], np.float64)
         dim, trace, ddof = len(spectrum), float(np.sum(spectrum)), config["ddof"]
-        n = np.asarray(config["n"], np.float64).copy()
-        n[0] = config["n0"]
+        n = np.asarray(config["n"], np.float64)
         alpha = np.asarray(config["alpha"], np.float64)
         err = np.empty(generations + 1)
         tr_sigma = np.empty(generations + 1)

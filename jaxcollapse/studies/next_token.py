@@ -37,7 +37,7 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
-from ..engine.params import ConfigError, Param
+from ..engine.params import ConfigError, Param, fill_initial_size
 from ..engine.study import Study, float_dtype
 from ..families import categorical
 from .registry import Preset, register_preset, register_study
@@ -95,31 +95,27 @@ class NextTokenStudy(Study):
 
     @classmethod
     def check(cls, config: dict[str, Any], generations: int) -> dict[str, Any]:
-        config = dict(config)
-        if config["n0"] is None:
-            config["n0"] = int(config["n"][0])
+        config = fill_initial_size(config)
         if config["sampler"] == "auto":
             config["sampler"] = "exact" if config["context"] == 0 else "explicit"
         if config["context"] == 1:
             if config["sampler"] == "exact":
                 raise ConfigError("sampler=exact: needs context=0 (a Markov chain's counts have no exact sampler); use explicit")
-            if config["n0"] < config["seq_len"] or np.any(config["n"] < config["seq_len"]):
+            if np.any(config["n"] < config["seq_len"]):
                 raise ConfigError(f"n and n0 must be >= seq_len={config['seq_len']} with context=1")
         return config
 
     @classmethod
     def build(cls, configs: list[dict[str, Any]], generations: int) -> "NextTokenStudy":
         first = configs[0]
-        n_max = max(max(int(c["n0"]), int(np.max(c["n"][1:], initial=1))) for c in configs)
+        n_max = max(int(np.max(c["n"])) for c in configs)
         return cls(vocab=first["vocab"], context=first["context"], sampler=first["sampler"],
                    seq_len=first["seq_len"], n_max=n_max)
 
     def numeric(self, config: dict[str, Any]) -> dict[str, np.ndarray]:
-        n = np.asarray(config["n"], np.int32).copy()
-        n[0] = config["n0"]
         truth = true_distribution(config)
         return {
-            "n": n,
+            "n": np.asarray(config["n"], np.int32),
             "alpha": np.asarray(config["alpha"], np.float64),
             "truth": truth,
             "weights": stationary(truth),
@@ -173,8 +169,7 @@ class NextTokenStudy(Study):
         if config["context"] != 0 or config["smoothing"] != 0:
             return {}
         collapse = 1.0 - float(np.sum(true_distribution(config) ** 2))
-        n = np.asarray(config["n"], np.float64).copy()
-        n[0] = config["n0"]
+        n = np.asarray(config["n"], np.float64)
         alpha = np.asarray(config["alpha"], np.float64)
         risk = np.empty(generations + 1)
         risk[0] = collapse / n[0]

@@ -80,6 +80,7 @@ class GaussianStudy(Study):
     n_max: int = eqx.field(static=True)
     pool_capacity: int = eqx.field(static=True)
     mixes: bool = eqx.field(static=True)  # some grid point draws fresh real data (regime=mix)
+    full_rank_pool: bool = eqx.field(static=True)  # every subsample has more than dim points
 
     # ---- host side: validation and structure -------------------------------------------
     @classmethod
@@ -111,6 +112,7 @@ class GaussianStudy(Study):
             n_max=n_max if explicit else 1,
             pool_capacity=capacity if pooled else 0,
             mixes=any(c["regime"] == "mix" for c in configs),
+            full_rank_pool=pooled and min(int(np.min(c["n"])) for c in configs) > first["dim"],
         )
 
     def numeric(self, config: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -210,7 +212,8 @@ class GaussianStudy(Study):
         gumbel = jax.random.gumbel(k_select, (self.pool_capacity,), points.dtype)
         _, chosen = jax.lax.top_k(jnp.where(rows < count, gumbel, -jnp.inf), self.n_max)
         weight = (jnp.arange(self.n_max) < n_t).astype(points.dtype)
-        new = family.fit(family.stats_from_samples(points[chosen], weight), params["ddof"])
+        subset = family.stats_from_samples(points[chosen], weight, self.full_rank_pool)
+        new = family.fit(subset, params["ddof"])
         return (new, points, count), self._measure(new, params)
 
     # ---- closed forms -------------------------------------------------------------------------

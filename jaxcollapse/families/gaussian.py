@@ -45,12 +45,6 @@ class GaussianModel(eqx.Module):
     log_det: Float[Array, ""]
 
 
-def empty_stats(dim: int, dtype=jnp.float32) -> GaussianStats:
-    return GaussianStats(
-        jnp.zeros((), dtype), jnp.zeros((dim,), dtype), jnp.zeros((dim, dim), dtype)
-    )
-
-
 def _triangular_root(rows: Float[Array, "m d"]) -> Float[Array, "d d"]:
     """Lower-triangular L with L L^T = rows^T rows (QR; valid when rows^T rows is singular)."""
     m, d = rows.shape

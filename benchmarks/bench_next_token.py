@@ -1,7 +1,7 @@
 """Benchmark: the next-token phase diagram (20 x 20 grid of constant alpha x n, K = 50,
 T = 200) against numpy, in the same process. Not a test.
 
-    python benchmarks/bench_next_token.py [--seeds S] [--loop-seeds L] [--json PATH]
+    python benchmarks/bench_next_token.py [--seeds S] [--loop-seeds L] [--samplers exact,explicit] [--json PATH]
 
 Baselines: a numpy loop over grid points and seeds (what a researcher writes: one
 ``rng.multinomial`` per generation), timed on ``--loop-seeds`` seeds per grid point and
@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1000)
     parser.add_argument("--generations", type=int, default=200)
     parser.add_argument("--loop-seeds", type=int, default=2)
+    parser.add_argument("--samplers", default="exact", help="comma list: exact, explicit (explicit draws n_max = 10^4 tokens per seed-generation: slow)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     truth = true_distribution({"context": 0, "vocab": 50, "truth": "dirichlet", "concentration": 1.0, "truth_seed": 0})[0]
@@ -64,7 +65,7 @@ def main() -> None:
     numpy_vectorized(truth, ALPHAS, SIZES, args.seeds, args.generations)
     out["numpy_vectorized_s"] = time.perf_counter() - begin
     print(f"numpy vectorised over seeds: {out['numpy_vectorized_s']:.1f} s")
-    for sampler in ("exact", "explicit"):
+    for sampler in args.samplers.split(","):
         result = jc.run("next-token", {"vocab": 50, "sampler": sampler}, {"alpha": ALPHAS, "n": SIZES},
                         seeds=args.seeds, generations=args.generations, keep=())
         out[sampler] = result.timing

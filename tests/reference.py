@@ -31,3 +31,24 @@ def kazdan_loop(regime: str, dim: int, n: int, generations: int, seeds: int, rng
         fresh = mean[:, None, :] + np.einsum("sij,snj->sni", root, rng.normal(size=(seeds, n, dim)))
         pool = fresh if regime == "replace" else np.concatenate([pool, fresh], axis=1)
     return {"mean_sq_error": np.stack(errors, 1), "var": np.stack(traces, 1)}
+
+
+def regression_chain(rng, w0, eigenvalues, T, T0, sigma, sigma0, ridge, generations, seeds) -> dict:
+    """The Dohmatob et al. chain drawn row by row in numpy (explicit covariates, lstsq /
+    ridge by normal equations), one seed at a time: per-seed test and generator errors."""
+    d = len(w0)
+    scale = np.sqrt(eigenvalues)
+    test = np.empty((seeds, generations + 1))
+    gen = np.empty((seeds, generations + 1))
+    for s in range(seeds):
+        w = w0.copy()
+        for t in range(generations + 1):
+            if t > 0:
+                xg = rng.standard_normal((T0, d)) * scale
+                w = np.linalg.lstsq(xg, xg @ w + sigma0 * rng.standard_normal(T0), rcond=None)[0]
+            x = rng.standard_normal((T, d)) * scale
+            y = x @ w + sigma * rng.standard_normal(T)
+            pred = np.linalg.solve(x.T @ x / T + ridge * np.eye(d), x.T @ y / T)
+            test[s, t] = np.sum(eigenvalues * (pred - w0) ** 2)
+            gen[s, t] = np.sum(eigenvalues * (w - w0) ** 2)
+    return {"test_error": test, "generator_error": gen}

@@ -30,6 +30,8 @@ class Param:
     static: the value changes shapes or structure; grid points that differ in it compile
         separately. Every other parameter is a traced leaf, vmapped over a grid.
     gridable: whether ``--grid`` may sweep it.
+    words: named values a numeric parameter also accepts (e.g. ``ridge=adaptive``); the
+        study's ``numeric`` turns them into numbers, so they stay traced and gridable.
     """
 
     name: str
@@ -42,6 +44,7 @@ class Param:
     low: float | None = None
     high: float | None = None
     choices: tuple[str, ...] = ()
+    words: tuple[str, ...] = ()
 
     def allowed(self) -> str:
         if self.kind == "choice":
@@ -54,7 +57,8 @@ class Param:
             bounds.append(f">= {self.low:g}")
         if self.high is not None:
             bounds.append(f"<= {self.high:g}")
-        return what + (" " + " and ".join(bounds) if bounds else "")
+        named = " or " + " or ".join(self.words) if self.words else ""
+        return what + (" " + " and ".join(bounds) if bounds else "") + named
 
     def _fail(self, raw: Any, why: str = "") -> ConfigError:
         reason = f" ({why})" if why else ""
@@ -74,8 +78,8 @@ class Param:
             if not isinstance(raw, str) or raw not in self.choices:
                 raise self._fail(raw)
             return raw
-        if self.kind == "vector":
-            return raw
+        if self.kind == "vector" or (isinstance(raw, str) and raw.strip() in self.words):
+            return raw.strip() if isinstance(raw, str) else raw
         if isinstance(raw, bool) or not isinstance(raw, (int, float, str, np.number)):
             raise self._fail(raw, f"got {type(raw).__name__}")
         text = str(raw).strip()

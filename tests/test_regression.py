@@ -45,11 +45,10 @@ def test_overparameterised_generators_collapse_exponentially():
 
 
 def test_ridge_matches_numpy_reference_and_deterministic_equivalent():
-    settings = {"dim": 12, "T": 30, "T0": 40, "sigma": 0.7, "sigma0": 0.8, "spectrum": "power", "beta": 1.5,
-                "source": 0.5}
+    settings = {"dim": 12, "T": 30, "T0": 40, "sigma": 0.7, "sigma0": 0.8, "beta": 1.5, "source": 0.5}
     result = jc.run("regression", settings, {"ridge": [0.01, 0.3], "spectrum": ["power", "isotropic"]},
                     seeds=8000, generations=6, key=5, keep=("test_error", "generator_error"))
-    point = plan(RegressionStudy, settings, seeds=1, generations=1).points[0]
+    point = plan(RegressionStudy, {**settings, "spectrum": "power"}, seeds=1, generations=1).points[0]
     rng = np.random.default_rng(7)
     for i, ridge in enumerate([0.01, 0.3]):
         reference = regression_chain(rng, true_weights(point), eigenvalues(point), 30, 40, 0.7, 0.8, ridge,

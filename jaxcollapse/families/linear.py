@@ -58,8 +58,7 @@ def min_norm_refit(
 ) -> Float[Array, " d"]:
     """Min-norm least squares X^+ y = X^T (X X^T)^-1 (X w + eps) on ``rows`` < d rows (the
     projection of w onto the row space plus noise); ``x``, ``gram_factor`` from ``row_design``.
-    (A QR of X^T would do the same, but batched QRs inside this scan deadlocked XLA's CPU
-    runtime in jaxlib 0.10.2.)"""
+    The masked rows keep ``rows`` traced; the identity block keeps the factor invertible."""
     live = jnp.arange(w.shape[0]) < rows
     labels = x @ w + noise * jnp.where(live, jax.random.normal(key, w.shape, w.dtype), 0.0)
     return x.T @ jax.scipy.linalg.cho_solve((gram_factor, True), labels)

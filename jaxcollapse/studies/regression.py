@@ -175,7 +175,6 @@ class RegressionStudy(Study):
                 "generator_error": jnp.sum(scale2 * (w - params["w0"]) ** 2)}
 
     def init(self, key, params):
-        params = jax.tree.map(jnp.asarray, params)
         k_design, k_measure = jax.random.split(key)
         w = params["w0"]
         return (w, self._designs(k_design, params)), self._measure(w, k_measure, params)

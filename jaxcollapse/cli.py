@@ -36,7 +36,7 @@ def _add_run_options(parser: argparse.ArgumentParser, defaults: bool = True) -> 
     parser.add_argument("--x64", action="store_true", help="run in float64")
     parser.add_argument("--out", default=None, help="output directory (default runs/<name>-<time>/)")
     parser.add_argument("--no-plot", action="store_true", help="skip the figures")
-    parser.add_argument("--keep", default="all", help="metrics whose per-seed arrays are saved: all, none, or a comma list")
+    parser.add_argument("--keep", default=None, help="metrics whose per-seed arrays are saved: all, none, or a comma list (default: all, or the preset's choice)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--no-cache", action="store_true", help="do not keep compiled studies on disk")
 
@@ -57,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _keep(text: str, metrics: tuple[str, ...]) -> tuple[str, ...]:
+def _keep(text: str | None, metrics: tuple[str, ...], default: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    if text is None:
+        return metrics if default is None else default
     if text == "all":
         return metrics
     if text == "none":
@@ -81,7 +83,8 @@ def _print_summary(result, out: Path) -> None:
     print(f"wrote {out}")
 
 
-def _execute(args, study: str, settings: dict, grids: dict, seeds: int, generations: int, name: str):
+def _execute(args, study: str, settings: dict, grids: dict, seeds: int, generations: int, name: str,
+             keep: tuple[str, ...] | None = None):
     from .api import enable_compilation_cache, run
     from .plot import plot_result
 
@@ -93,7 +96,7 @@ def _execute(args, study: str, settings: dict, grids: dict, seeds: int, generati
     out = Path(args.out) if args.out else Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     result = run(
         study, settings, grids, seeds=seeds, generations=generations, key=args.key,
-        chunk=args.chunk, x64=args.x64, keep=_keep(args.keep, metrics),
+        chunk=args.chunk, x64=args.x64, keep=_keep(args.keep, metrics, keep),
         checkpoint=out / "chunks", progress=not args.quiet,
     )
     result.save(out)
@@ -126,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             seeds = getattr(args, "seeds", spec["seeds"])
             generations = getattr(args, "generations", spec["generations"])
             result, out = _execute(
-                args, spec["study"], spec["settings"], spec["grids"], seeds, generations, preset.name
+                args, spec["study"], spec["settings"], spec["grids"], seeds, generations, preset.name, spec["keep"]
             )
             if preset.figure is not None and not args.no_plot:
                 preset.figure(result, out)

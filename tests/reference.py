@@ -52,3 +52,85 @@ def regression_chain(rng, w0, eigenvalues, T, T0, sigma, sigma0, ridge, generati
             test[s, t] = np.sum(eigenvalues * (pred - w0) ** 2)
             gen[s, t] = np.sum(eigenvalues * (w - w0) ** 2)
     return {"test_error": test, "generator_error": gen}
+
+
+def contaminated_threshold(rng, n, alpha, theta_star, rounds, seeds) -> np.ndarray:
+    """Repeated ERM and loss-corrected ERM for thresholds, one seed at a time, by brute force:
+    every accumulated point is kept and re-sorted each round, and the risk of every gap is
+    counted from the per-point 0/1 losses (no window, no incremental buffer). Returns errors [learner, seed, round]."""
+    errors = np.zeros((2, seeds, rounds))
+    for seed in range(seeds):
+        xs, labels, prev = [], [[], []], [[], []]
+        theta = [None, None]
+        for r in range(rounds):
+            x = rng.random(n)
+            truth = x >= theta_star
+            synthetic = rng.random(n) < alpha
+            xs.append(x)
+            for learner in range(2):
+                if r == 0:
+                    labels[learner].append(truth)
+                    prev[learner].append(None)
+                else:
+                    before = x >= theta[learner]
+                    labels[learner].append(np.where(synthetic, before, truth))
+                    prev[learner].append(before)
+            points = np.concatenate(xs)
+            order = np.argsort(points)
+            points = points[order]
+            gaps_left = np.concatenate([[0.0], points])
+            gaps_right = np.concatenate([points, [1.0]])
+            for learner in range(2):
+                c = 0.0 if learner == 0 else alpha
+                y = np.concatenate(labels[learner])[order]
+                f = np.concatenate([np.full(n, -1.0) if p is None else p for p in prev[learner]])[order]
+                # risk of theta in gap k: points left of it predicted 0, right of it predicted 1
+                loss0 = (y == 1) - c * np.where(f < 0, 0, f == 1)   # cost of predicting 0
+                loss1 = (y == 0) - c * np.where(f < 0, 0, f == 0)   # cost of predicting 1
+                left = np.concatenate([[0.0], np.cumsum(loss0)])  # sum of loss0 over the k leftmost points
+                right = loss1.sum() - np.concatenate([[0.0], np.cumsum(loss1)])
+                risk = left + right
+                best = np.flatnonzero(np.isclose(risk, risk.min(), rtol=0, atol=1e-9))
+                mids = (gaps_left + gaps_right) / 2
+                theta[learner] = (mids[best[0]] + mids[best[-1]]) / 2
+                errors[learner, seed, r] = abs(theta[learner] - theta_star)
+    return errors
+
+
+def contaminated_halfspace(rng, dim, n, alpha, ridge, rounds, seeds) -> np.ndarray:
+    """Repeated weighted logistic regression for halfspaces (w* = e_1), each round's fit run by
+    Newton's method to convergence from zero. Returns errors [learner, seed, round]."""
+    errors = np.zeros((2, seeds, rounds))
+    for seed in range(seeds):
+        xs, signs, weights = [], [[], []], [[], []]
+        w = [None, None]
+        for r in range(rounds):
+            x = rng.standard_normal((n, dim))
+            truth = x[:, 0] >= 0
+            synthetic = rng.random(n) < alpha
+            xs.append(x)
+            for learner in range(2):
+                c = 0.0 if learner == 0 else alpha
+                if r == 0:
+                    y, agree = truth, np.zeros(n)
+                else:
+                    before = x @ w[learner] >= 0
+                    y = np.where(synthetic, before, truth)
+                    agree = np.where(y == before, 1.0, -1.0)
+                signs[learner].append(2.0 * y - 1)
+                weights[learner].append(1 - c * agree)
+            X = np.concatenate(xs)
+            for learner in range(2):
+                s, omega = np.concatenate(signs[learner]), np.concatenate(weights[learner])
+                v = np.zeros(dim)
+                for _ in range(100):
+                    p = 1 / (1 + np.exp(s * (X @ v)))
+                    grad = -X.T @ (omega * s * p) + ridge * v
+                    hess = (X * (omega * p * (1 - p))[:, None]).T @ X + ridge * np.eye(dim)
+                    step = np.linalg.solve(hess, grad)
+                    v = v - step
+                    if np.max(np.abs(step)) < 1e-10:
+                        break
+                w[learner] = v
+                errors[learner, seed, r] = np.arccos(np.clip(v[0] / np.linalg.norm(v), -1, 1)) / np.pi
+    return errors

@@ -382,3 +382,106 @@ class ContaminatedPACStudy(Study):
 
     def step(self, state, key, t, params):
         return self._round(state, key, t, params, first=False)
+
+
+# ---- presets and figures ------------------------------------------------------------------------
+
+
+def phase_figure(result, out_dir) -> None:
+    """ERM's scaled error t E||Y_t - mu||^2 / tr Sigma over (alpha, round t): the heatmap (log t
+    axis) and one line per alpha with Thm 1 dashed; flat below alpha = 1/2, growing above."""
+    import matplotlib.pyplot as plt
+
+    scaled, theory = result.mean("erm_scaled_error"), result.theory.get("erm_scaled_error")
+    alphas = np.asarray(result.coords["alpha"], np.float64)
+    rounds = np.arange(1, result.generations + 2)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4))
+    image = left.pcolormesh(rounds, alphas, np.log10(scaled), shading="nearest", cmap="viridis")
+    left.set(xscale="log", xlabel="round t", ylabel="alpha", title="log10 t E||Y_t - mu||^2 / tr Sigma (ERM)")
+    left.axhline(0.5, color="w", ls="--", lw=0.8)
+    fig.colorbar(image, ax=left)
+    for i in range(0, len(alphas), max(1, len(alphas) // 8)):
+        color = plt.cm.coolwarm(alphas[i])
+        right.plot(rounds, scaled[i], color=color, label=f"alpha={alphas[i]:g}")
+        if theory is not None:
+            right.plot(rounds, theory[i], color="k", ls="--", lw=0.6)
+    right.set(xscale="log", yscale="log", xlabel="round t", ylabel="t Var / tr Sigma",
+              title="ERM's rate (dashed: Thm 1); flat = 1/t")
+    right.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(f"{out_dir}/scaled_error.png", dpi=110)
+    plt.close(fig)
+
+
+def estimators_figure(result, out_dir) -> None:
+    """E||estimate - mu||^2 / tr Sigma of every estimator against t, one panel per alpha
+    (the first value of any other grid axis), theory dashed."""
+    import matplotlib.pyplot as plt
+
+    alphas = result.coords["alpha"]
+    rest = (0,) * (len(result.dims) - 2)
+    trace = result.config["truth"]["trace_sigma"]
+    rounds = np.arange(1, result.generations + 2)
+    fig, axes = plt.subplots(1, len(alphas), figsize=(3.2 * len(alphas), 3.2), squeeze=False, sharey=True)
+    for ax, i in zip(axes[0], range(len(alphas))):
+        for estimator in ESTIMATORS:
+            metric = f"{estimator}_sq_error"
+            line, = ax.plot(rounds, result.mean(metric)[(i,) + rest] / trace, label=estimator)
+            theory = result.theory.get(metric)
+            if theory is not None:
+                ax.plot(rounds, theory[(i,) + rest] / trace, color=line.get_color(), ls="--", lw=0.7)
+        ax.set(xscale="log", yscale="log", xlabel="round t", title=f"alpha={alphas[i]}")
+    axes[0, 0].set_ylabel("E||est - mu||^2 / tr Sigma")
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(f"{out_dir}/estimators.png", dpi=110)
+    plt.close(fig)
+
+
+register_preset(Preset(
+    name="amin-phase",
+    study="contaminated-mean",
+    description="ERM's scaled error t Var/Sigma over alpha (0..1) x round t (1..1000): the transition at alpha = 1/2",
+    settings={"dim": 1, "n": 100},
+    grids={"alpha": [round(0.05 * i, 2) for i in range(21)]},
+    seeds=2000,
+    generations=999,
+    quick={"seeds": 200, "generations": 99, "grids": {"alpha": [0.0, 0.25, 0.5, 0.75, 1.0]}},
+    figure=phase_figure,
+    keep=(),
+))
+
+register_preset(Preset(
+    name="amin-estimators",
+    study="contaminated-mean",
+    description="ERM vs inverse-variance, debiased and latest-round estimators for alpha in {0, .1, .25, .5, .75, .9, 1}, deploying ERM or the reweighted estimate",
+    settings={"dim": 1, "n": 100},
+    grids={"alpha": [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0], "deploy": ["erm", "weighted"]},
+    seeds=10000,
+    generations=999,
+    quick={"seeds": 200, "generations": 99, "grids": {"alpha": [0.25, 0.75, 1.0], "deploy": ["erm", "weighted"]}},
+    figure=estimators_figure,
+    keep=(),
+))
+
+register_preset(Preset(
+    name="amin-pac",
+    study="contaminated-pac",
+    description="Thresholds on [0,1], n = 100, 200 rounds: repeated ERM stalls for alpha >= 0.8, the corrected learner keeps improving",
+    settings={"concept": "threshold", "n": 100},
+    grids={"alpha": [0.0, 0.3, 0.5, 0.6, 0.8, 0.95]},
+    seeds=300,
+    generations=199,
+    quick={"seeds": 50, "generations": 29, "settings": {"concept": "threshold", "n": 50}},
+))
+
+register_preset(Preset(
+    name="amin-pac-halfspace",
+    study="contaminated-pac",
+    description="Halfspaces in 5 dimensions (logistic ERM), n = 100, 30 rounds, alpha in {0, .5, .8, .95}",
+    settings={"concept": "halfspace", "dim": 5, "n": 100},
+    grids={"alpha": [0.0, 0.5, 0.8, 0.95]},
+    seeds=300,
+    generations=29,
+    quick={"seeds": 30, "generations": 5, "settings": {"concept": "halfspace", "dim": 3, "n": 30}, "grids": {"alpha": [0.0, 0.9]}},
+))

@@ -18,7 +18,8 @@ class Preset:
 
     ``quick`` overrides any of settings/grids/seeds/generations for a small run (CI,
     notebooks). ``figure(result, out_dir)`` optionally draws the paper's own figure in
-    addition to the standard plots.
+    addition to the standard plots. ``keep`` names the metrics whose per-seed arrays are
+    saved by default (None: all), for presets whose per-seed arrays would be too large.
     """
 
     name: str
@@ -30,6 +31,7 @@ class Preset:
     generations: int = 100
     quick: dict[str, Any] = field(default_factory=dict)
     figure: Callable | None = None
+    keep: tuple[str, ...] | None = None
 
     def resolved(self, quick: bool = False) -> dict[str, Any]:
         out = {
@@ -38,6 +40,7 @@ class Preset:
             "grids": dict(self.grids),
             "seeds": self.seeds,
             "generations": self.generations,
+            "keep": self.keep,
         }
         if quick:
             for name, value in self.quick.items():

@@ -142,10 +142,11 @@ class ContaminatedMeanStudy(Study):
     metrics = tuple(f"{e}_sq_error" for e in ESTIMATORS) + ("erm_scaled_error",)
 
     dim: int = eqx.field(static=True)
+    any_random: bool = eqx.field(static=True)  # some grid point draws Binomial shares
 
     @classmethod
-    def build(cls, configs: list[dict[str, Any]], generations: int) -> "ContaminatedMeanStudy":
-        return cls(dim=configs[0]["dim"])
+    def build(cls, configs: list[dict[str, Any]], generations: int) -> ContaminatedMeanStudy:
+        return cls(dim=configs[0]["dim"], any_random=any(c["provenance"] == "random" for c in configs))
 
     def numeric(self, config: dict[str, Any]) -> dict[str, np.ndarray]:
         return {
@@ -181,9 +182,11 @@ class ContaminatedMeanStudy(Study):
         return self._measure(state, 1.0, params)
 
     def step(self, state, key, t, params):
-        k_noise, k_share = jax.random.split(key)
         alpha, dtype = params["alpha"], params["noise_sd"].dtype
-        share = jnp.where(params["random_share"], binomial(k_share, params["n"], alpha) / params["n"], alpha)
+        k_noise, share = key, alpha
+        if self.any_random:
+            k_noise, k_share = jax.random.split(key)
+            share = jnp.where(params["random_share"], binomial(k_share, params["n"], alpha) / params["n"], alpha)
         x = share * state["deployed"] + params["noise_sd"] * jax.random.normal(k_noise, (self.dim,), dtype)
         corrected = x - alpha * state["deployed"]  # (a_t - alpha) Y_{t-1} + U_t
         state = {
@@ -280,7 +283,7 @@ class ContaminatedPACStudy(Study):
         return (config["concept"], config["dim"] if config["concept"] == "halfspace" else 1, config["newton_steps"])
 
     @classmethod
-    def build(cls, configs: list[dict[str, Any]], generations: int) -> "ContaminatedPACStudy":
+    def build(cls, configs: list[dict[str, Any]], generations: int) -> ContaminatedPACStudy:
         concept, n_max, rounds = configs[0]["concept"], max(c["n"] for c in configs), generations + 1
         if concept == "threshold":
             per_round = min(n_max, 2 * WINDOW)

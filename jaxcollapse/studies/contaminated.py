@@ -2,6 +2,10 @@
 (Amin, Bie, Kong, Syed & Vassilvitskii, "Learning from Synthetic Data: Limitations of ERM",
 2026; paper note sec. 1, 2 and 4).
 
+The note marks this round-average model (and the PAC model below) as unconfirmed; it is the
+reading that gives the paper's stated results (ERM converges, non-uniform weights beat it, a
+variance transition above alpha = 1/2, repeated ERM failing to converge in PAC learning).
+
 Round t = 1..T draws n samples, a share alpha of which come from D1 = the deployed estimate
 Y_{t-1} plus the population noise and the rest from D0 = mu plus the same noise; round 1 is all
 natural. The learner cannot tell them apart. Generation g of the engine is round t = g + 1

@@ -111,10 +111,10 @@ def variances(alpha: float, rounds: int, deploy: str, share_var: float) -> dict[
         previous = erm[r - 1] if deploy == "erm" else weighted[r - 1]
         weighted_num += keep**2 * (1 + share_var * previous)
         weighted[r] = weighted_num / denom[r] ** 2
-        erm[r] = (((r + alpha) ** 2 + share_var) * erm[r - 1] + 1) / (r + 1) ** 2
+        erm[r] = (((r + alpha) ** 2 + share_var) * erm[r - 1] + 1) / (r + 1) ** 2  # valid for deploy=erm only
     deployed = erm if deploy == "erm" else weighted
     before = np.concatenate([[0.0], deployed[:-1]])  # V_dep(t - 1), zero before round 1
-    if deploy == "weighted":
+    if deploy == "weighted":  # ERM's variance when the weighted estimate generates the data
         w = np.where(t == 1, 1.0, keep)
         d_before = np.concatenate([[1.0], denom[:-1]])  # D_{q-1} (unused where W_{q-1} = 0)
         g = np.cumsum(w + (alpha * d_before + keep * share_var) * before)  # G_m, m = 1..T

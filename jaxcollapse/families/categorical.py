@@ -45,16 +45,11 @@ def _stirling_tail(k: Float[Array, "..."]) -> Float[Array, "..."]:
     return jnp.where(k <= 9, table[jnp.clip(k, 0, 9).astype(jnp.int32)], series)
 
 
-def _binomial_inversion(u, count, q):
-    """Smallest x with CDF(x) >= u, the CDF built by the ratio recursion
-    p(x+1) = p(x) (n - x) q / ((x + 1)(1 - q)) and normalised over the truncated table (so
+def inversion(u, first, next_pmf):
+    """Smallest x with CDF(x) >= u over an ``INVERSION_TABLE``-entry table: ``first`` = p(0)
+    and ``next_pmf(x, p(x)) = p(x+1)``. The CDF is normalised over the truncated table (so
     float rounding cannot push u past the last entry). Two ``fori_loop`` passes: an unrolled
     Python chain of this length makes XLA re-compute the shared prefix in every consumer."""
-    ratio = q / (1 - q)
-    first = jnp.exp(count * jnp.log1p(-q))
-
-    def next_pmf(x, pmf):
-        return pmf * jnp.maximum(count - x, 0.0) / (x + 1) * ratio
 
     def accumulate(x, carry):
         pmf, cdf = carry
@@ -70,6 +65,13 @@ def _binomial_inversion(u, count, q):
         return pmf, cdf_next, below + (cdf < target)
 
     return jax.lax.fori_loop(0, INVERSION_TABLE - 1, search, (first, first, jnp.zeros_like(u)), unroll=4)[2]
+
+
+def _binomial_inversion(u, count, q):
+    """Inversion with the ratio recursion p(x+1) = p(x) (n - x) q / ((x + 1)(1 - q))."""
+    ratio = q / (1 - q)
+    return inversion(u, jnp.exp(count * jnp.log1p(-q)),
+                     lambda x, pmf: pmf * jnp.maximum(count - x, 0.0) / (x + 1) * ratio)
 
 
 def _btrs_constants(count, q):

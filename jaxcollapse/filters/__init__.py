@@ -1,0 +1,1 @@
+"""Filters applied between generations: learned (contraction-conditioned) or rule-based."""

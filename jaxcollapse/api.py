@@ -9,9 +9,13 @@ from typing import Any
 
 import jax
 
+from .engine.params import ConfigError
 from .engine.sweep import execute, plan
 from .results import Result, assemble
 from .studies import get_preset, get_study
+
+
+QUANTILE_SEEDS = 10_000  # quantiles are taken over the first this-many seeds
 
 
 def enable_compilation_cache(directory: str | Path | None = None) -> Path:
@@ -42,14 +46,19 @@ def run(
     keep: tuple[str, ...] | None = None,
     checkpoint: str | Path | None = None,
     progress: bool = False,
-) -> Result:
+    quantiles: tuple[float, ...] | None = None,
+    quantile_seeds: int = QUANTILE_SEEDS,
+) -> Result | None:
     """Run ``study`` for every grid point x seed as one compiled computation per shape.
 
     settings: {name: value or schedule expression}; grids: {name: [values] or "v1,v2"};
     keep: metrics whose per-seed arrays are kept (None = all); checkpoint: a directory
-    where finished chunks are stored atomically, so that a rerun resumes.
+    where finished chunks are stored atomically, so that a rerun resumes; quantiles:
+    probabilities whose quantiles (over the first ``quantile_seeds`` seeds) are reported.
+    In a multi-process run (``init_distributed``) only process 0 returns a Result.
     Raises ConfigError (before anything compiles) on any invalid input.
     """
+    probabilities = _probabilities(quantiles)
     set_x64(x64)
     begin = time.perf_counter()
     the_plan = plan(get_study(study), settings, grids, seeds, generations, key, chunk)
@@ -58,13 +67,45 @@ def run(
         keep=keep,
         checkpoint=None if checkpoint is None else Path(checkpoint),
         progress=progress,
+        quantile_seeds=quantile_seeds if probabilities else 0,
     )
+    if raw is None:
+        return None
     timing = {
         "compile_s": raw.compile_s,
         "run_s": raw.run_s,
         "total_s": time.perf_counter() - begin,
     }
-    return assemble(the_plan, raw, timing)
+    return assemble(the_plan, raw, timing, probabilities)
+
+
+def _probabilities(quantiles: Any) -> tuple[float, ...]:
+    if quantiles is None:
+        return ()
+    items = str(quantiles).split(",") if isinstance(quantiles, str) else list(quantiles)
+    try:
+        values = tuple(float(q) for q in items)
+    except (TypeError, ValueError):
+        values = ()
+    if not values or not all(0.0 <= q <= 1.0 for q in values):
+        raise ConfigError(f"quantiles={quantiles}: must be probabilities in [0, 1], e.g. 0.05,0.5,0.95")
+    return values
+
+
+def init_distributed(coordinator: str | None = None, processes: int | None = None, process_id: int | None = None) -> None:
+    """Join a multi-process run (``jax.distributed.initialize``). Arguments not given come from
+    JAXCOLLAPSE_COORDINATOR / JAXCOLLAPSE_NUM_PROCESSES / JAXCOLLAPSE_PROCESS_ID, and when
+    none is set JAX auto-detects its cluster (SLURM, TPU pods, ...)."""
+    env = os.environ
+    coordinator = coordinator or env.get("JAXCOLLAPSE_COORDINATOR")
+    processes = processes if processes is not None else _int_env("JAXCOLLAPSE_NUM_PROCESSES")
+    process_id = process_id if process_id is not None else _int_env("JAXCOLLAPSE_PROCESS_ID")
+    jax.distributed.initialize(coordinator_address=coordinator, num_processes=processes, process_id=process_id)
+
+
+def _int_env(name: str) -> int | None:
+    value = os.environ.get(name)
+    return None if value is None else int(value)
 
 
 def reproduce(name: str, quick: bool = False, **overrides: Any) -> Result:

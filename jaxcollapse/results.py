@@ -6,7 +6,9 @@ Layout of ``summary.json`` (fields are only ever added, never renamed or dropped
   theory:  {name: nested list}  (closed forms, same shape as the means; null where none),
   timing:  {compile_s, run_s, total_s},
   environment: {jaxcollapse, jax, jaxlib, python, backend, device_count, devices,
-                x64, dtype, prng_impl}
+                x64, dtype, prng_impl, process_count}
+  quantiles:   (only when requested) {probabilities, seeds, metrics: {name: {"0.5": nested
+               list, ...}}}: quantiles over the first ``seeds`` seeds, same shape as the means
 Non-finite numbers are written as null (JSON has no -inf); ``per_seed.npz`` keeps them.
 ``per_seed.npz`` holds one array per kept metric with dims ``dims[:-1] + ["seed",
 "generation"]``, plus ``dims`` and ``coord_<name>`` arrays: numpy alone can read it.
@@ -44,6 +46,7 @@ def environment() -> dict[str, Any]:
         "x64": bool(jax.config.jax_enable_x64),
         "dtype": str(np.dtype(float_dtype())),
         "prng_impl": str(jax.config.jax_default_prng_impl),
+        "process_count": jax.process_count(),
     }
 
 
@@ -60,6 +63,7 @@ class Result:
     per_seed: dict[str, np.ndarray] = field(default_factory=dict)
     timing: dict[str, float] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)
+    quantiles: dict[str, Any] = field(default_factory=dict)
 
     def mean(self, metric: str) -> np.ndarray:
         return self.metrics[metric]["mean"]
@@ -81,6 +85,7 @@ class Result:
             "theory": {m: _finite_list(v) for m, v in self.theory.items()},
             "timing": dict(self.timing),
             "environment": dict(self.environment),
+            **({"quantiles": _quantile_json(self.quantiles)} if self.quantiles else {}),
         }
 
     def save(self, out_dir: str | Path) -> Path:
@@ -95,11 +100,19 @@ class Result:
         return out
 
 
+def _quantile_json(quantiles: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "probabilities": quantiles["probabilities"],
+        "seeds": quantiles["seeds"],
+        "metrics": {m: {q: _finite_list(v) for q, v in by_q.items()} for m, by_q in quantiles["metrics"].items()},
+    }
+
+
 def dumps_summary(summary: dict[str, Any]) -> str:
     """JSON with one line per top-level field (and per metric), compact arrays."""
     lines = []
     for key, value in summary.items():
-        if isinstance(value, dict) and key in ("metrics", "theory", "config"):
+        if isinstance(value, dict) and key in ("metrics", "theory", "config", "quantiles"):
             inner = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in value.items())
             lines.append(f" {json.dumps(key)}: {{\n{inner}\n }}" if value else f" {json.dumps(key)}: {{}}")
         else:
@@ -112,18 +125,22 @@ def _finite_list(values: np.ndarray) -> Any:
     return np.where(np.isfinite(array), array, None).tolist()
 
 
-def assemble(the_plan: Plan, raw: Raw, timing: dict[str, float]) -> Result:
-    """Reshape per-point sums into grid-shaped mean / standard-error arrays."""
+def assemble(the_plan: Plan, raw: Raw, timing: dict[str, float], probabilities: tuple[float, ...] = ()) -> Result:
+    """Reshape per-point moments into grid-shaped mean / standard-error (and quantile) arrays."""
     shape = the_plan.grid_shape + (the_plan.generations + 1,)
     seeds = the_plan.seeds
-    metrics = {}
-    for m in the_plan.study.metrics:
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            centered_mean = raw.total[m] / seeds
-            mean = raw.shift[m] + centered_mean
-            variance = (raw.total_sq[m] / seeds - centered_mean**2) * seeds / max(seeds - 1, 1)
-            stderr = np.sqrt(np.maximum(variance, 0.0) / seeds)
-        metrics[m] = {"mean": mean.reshape(shape), "stderr": stderr.reshape(shape)}
+    metrics = {
+        m: {"mean": moments.mean.reshape(shape), "stderr": moments.stderr().reshape(shape)}
+        for m, moments in raw.moments.items()
+    }
+    quantiles = {}
+    if probabilities and raw.sample:
+        quantiles = {"probabilities": list(probabilities), "seeds": next(iter(raw.sample.values())).shape[1],
+                     "metrics": {}}
+        for m, sample in raw.sample.items():
+            with np.errstate(invalid="ignore"):
+                values = np.quantile(sample.astype(np.float64), probabilities, axis=1)
+            quantiles["metrics"][m] = {repr(float(q)): v.reshape(shape) for q, v in zip(probabilities, values)}
     theory: dict[str, np.ndarray] = {}
     for index, config in enumerate(the_plan.points):
         curves = the_plan.study.theory(config, the_plan.generations)
@@ -153,6 +170,7 @@ def assemble(the_plan: Plan, raw: Raw, timing: dict[str, float]) -> Result:
         per_seed=per_seed,
         timing=timing,
         environment=environment(),
+        quantiles=quantiles,
     )
 
 
@@ -177,7 +195,15 @@ def load(out_dir: str | Path) -> Result:
         per_seed=per_seed,
         timing=summary["timing"],
         environment=summary["environment"],
+        quantiles=_quantiles_from_json(summary.get("quantiles")),
     )
+
+
+def _quantiles_from_json(stored: dict[str, Any] | None) -> dict[str, Any]:
+    if not stored:
+        return {}
+    metrics = {m: {q: _nan_array(v) for q, v in by_q.items()} for m, by_q in stored["metrics"].items()}
+    return {**stored, "metrics": metrics}
 
 
 def _nan_array(values: Any) -> np.ndarray:

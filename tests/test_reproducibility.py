@@ -1,6 +1,7 @@
 """Same key + same config => identical results, whatever the chunk size or grid."""
 
 import numpy as np
+import pytest
 
 import jaxcollapse as jc
 from jaxcollapse.engine import sweep
@@ -17,16 +18,39 @@ def _equal(a, b):
 
 
 def test_chunk_size_does_not_change_results():
-    runs = [jc.run("gaussian", SETTINGS, GRIDS, seeds=50, generations=6, chunk=c) for c in (7, 16, 50)]
+    """Chunks are whole seed blocks (256 seeds); 600 seeds run as 3, 2 or 1 chunks, the last
+    block short. Per-seed values, means and standard errors are bitwise equal."""
+    runs = [jc.run("gaussian", SETTINGS, GRIDS, seeds=600, generations=6, chunk=c) for c in (200, 512, 600)]
+    assert len({str(r.config["chunk"]) for r in runs}) == 3
     _equal(runs[0], runs[1])
     _equal(runs[0], runs[2])
 
 
 def test_explicit_sampler_chunk_invariance():
     settings = {**SETTINGS, "sampler": "explicit"}
-    a = jc.run("gaussian", settings, GRIDS, seeds=30, generations=4, chunk=4)
-    b = jc.run("gaussian", settings, GRIDS, seeds=30, generations=4, chunk=30)
+    a = jc.run("gaussian", settings, GRIDS, seeds=300, generations=4, chunk=256)
+    b = jc.run("gaussian", settings, GRIDS, seeds=300, generations=4, chunk=512)
     _equal(a, b)
+
+
+def test_streamed_moments_match_a_float64_reference():
+    """The block-wise streamed mean and standard error against numpy in float64 on the kept
+    per-seed arrays (the same numbers, reduced in one piece)."""
+    result = jc.run("gaussian", SETTINGS, GRIDS, seeds=600, generations=6, chunk=256)
+    for metric in ("mean_sq_error", "var"):
+        values = result.per_seed[metric].astype(np.float64)
+        np.testing.assert_allclose(result.mean(metric), values.mean(axis=-2), rtol=1e-12)
+        reference = values.std(axis=-2, ddof=1) / np.sqrt(values.shape[-2])
+        np.testing.assert_allclose(result.stderr(metric), reference, rtol=1e-10)
+
+
+def test_quantiles_over_the_first_seeds():
+    result = jc.run("gaussian", SETTINGS, seeds=600, generations=4, chunk=256, quantiles=(0.1, 0.5), quantile_seeds=300)
+    assert result.quantiles["seeds"] == 300
+    median = result.quantiles["metrics"]["var"]["0.5"]
+    np.testing.assert_array_equal(median, np.quantile(result.per_seed["var"][:300].astype(np.float64), 0.5, axis=0))
+    with pytest.raises(jc.ConfigError, match="quantiles"):
+        jc.run("gaussian", SETTINGS, seeds=4, generations=2, quantiles=(1.5,))
 
 
 def test_grid_point_equals_single_run():
@@ -45,12 +69,12 @@ def test_different_keys_differ():
 
 
 def test_interrupted_sweep_resumes_from_finished_chunks(tmp_path, monkeypatch):
-    full = jc.run("gaussian", SETTINGS, GRIDS, seeds=40, generations=5, chunk=10)
+    full = jc.run("gaussian", SETTINGS, GRIDS, seeds=1000, generations=5, chunk=256)
     calls = {"n": 0}
     real = sweep.batched_trajectories
 
-    def dying_after_two_chunks(study, generations):
-        compiled_fn = real(study, generations)
+    def dying_after_two_chunks(study, generations, mesh):
+        compiled_fn = real(study, generations, mesh)
 
         class Wrapper:
             def lower(self, *args):
@@ -72,14 +96,14 @@ def test_interrupted_sweep_resumes_from_finished_chunks(tmp_path, monkeypatch):
 
     monkeypatch.setattr(sweep, "batched_trajectories", dying_after_two_chunks)
     try:
-        jc.run("gaussian", SETTINGS, GRIDS, seeds=40, generations=5, chunk=10, checkpoint=tmp_path)
+        jc.run("gaussian", SETTINGS, GRIDS, seeds=1000, generations=5, chunk=256, checkpoint=tmp_path)
     except KeyboardInterrupt:
         pass
     assert len(list(tmp_path.glob("group*.npz"))) == 2
     assert not list(tmp_path.glob("*.tmp"))
     monkeypatch.setattr(sweep, "batched_trajectories", real)
     calls["n"] = 0
-    resumed = jc.run("gaussian", SETTINGS, GRIDS, seeds=40, generations=5, chunk=10, checkpoint=tmp_path)
+    resumed = jc.run("gaussian", SETTINGS, GRIDS, seeds=1000, generations=5, chunk=256, checkpoint=tmp_path)
     _equal(full, resumed)
 
 

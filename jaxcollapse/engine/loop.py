@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import Mesh, PartitionSpec
 
 from .study import Metrics, Study
 
@@ -23,15 +24,29 @@ def trajectory(study: Study, params, key: jax.Array, generations: int) -> Metric
     return {k: jnp.concatenate([first[k][None], rest[k]]) for k in study.metrics}
 
 
-def batched_trajectories(study: Study, generations: int):
-    """jit(vmap over grid points (params axis 0) of vmap over seed indices).
+def batched_trajectories(study: Study, generations: int, mesh: Mesh):
+    """jit of a ``shard_map`` over the seed axis of ``mesh``.
 
-    The key of seed i is ``fold_in(base_key, i)`` with i the global seed index, so
-    results do not depend on chunk size or device count.
+    Indices arrive as [devices, blocks, block] (global seed indices). Each device runs
+    ``lax.map`` over its blocks, and each block is vmap over grid points (params axis 0) of
+    vmap over the block's seeds. Outputs are [devices, blocks, points, block, T+1].
+
+    The key of seed i is ``fold_in(base_key, i)``, with i the global seed index. Every block is
+    the same compiled computation on every device, for any chunk size or device count. Results
+    therefore depend only on (key, config): the random numbers, and also the floating-point
+    rounding. XLA may round a vmap of another width differently, so the width is the fixed
+    block, not the chunk.
     """
 
     def one_seed(params, index, base_key):
         return trajectory(study, params, jax.random.fold_in(base_key, index), generations)
 
-    over_seeds = jax.vmap(one_seed, in_axes=(None, 0, None))
-    return jax.jit(jax.vmap(over_seeds, in_axes=(0, None, None)))
+    block = jax.vmap(jax.vmap(one_seed, in_axes=(None, 0, None)), in_axes=(0, None, None))
+
+    def local(params, indices, base_key):
+        out = jax.lax.map(lambda b: block(params, b, base_key), indices[0])
+        return jax.tree.map(lambda x: x[None], out)
+
+    seeds = PartitionSpec("seeds")
+    sharded = jax.shard_map(local, mesh=mesh, in_specs=(PartitionSpec(), seeds, PartitionSpec()), out_specs=seeds)
+    return jax.jit(sharded)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -22,14 +23,17 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .loop import batched_trajectories
 from .params import ConfigError
+from .reduce import Moments, block_moments
 from .schedules import split_list
 from .storage import npz_bytes, write_atomic
 from .study import Study, float_dtype
 
 CHUNK_BYTES = 1 << 30  # working-set budget per chunk when --chunk is not given
+SEED_BLOCK = 256  # seeds per compiled block (and per reduction block); Gaussian: as fast as one wide vmap
 MAX_AUTO_CHUNK = 10_000  # 2-core CPU: 10^4-seed vmaps beat 4,096 (benchmarks/) and 10^5
 
 
@@ -61,6 +65,7 @@ class Plan:
                 "key": self.key,
                 "dtype": str(np.dtype(float_dtype())),
                 "jax": jax.__version__,
+                "blocks": seed_block(self.seeds),
             },
             sort_keys=True,
         )
@@ -146,12 +151,11 @@ def plan(
 
 @dataclass
 class Raw:
-    """Per-grid-point sums from execute(): float64 arrays [points, T+1] per metric."""
+    """What execute() hands to results.assemble: per-grid-point moments and kept arrays."""
 
-    shift: dict[str, np.ndarray]
-    total: dict[str, np.ndarray]
-    total_sq: dict[str, np.ndarray]
+    moments: dict[str, Moments]  # [points, T+1] running count / mean / M2 per metric
     per_seed: dict[str, np.ndarray]  # [points, seeds, T+1], only kept metrics
+    sample: dict[str, np.ndarray] = field(default_factory=dict)  # [points, quantile seeds, T+1]
     compile_s: float = 0.0
     run_s: float = 0.0
     chunks: dict[str, int] = field(default_factory=dict)
@@ -185,84 +189,178 @@ def auto_chunk(study: Study, points: int, seeds: int) -> int:
     return -(-seeds // pieces)
 
 
+def seed_block(seeds: int) -> int:
+    """Seeds per block, the unit that is compiled (vmapped) and reduced: SEED_BLOCK, or for a
+    small run the next power of two >= seeds (at least 8). A function of the run alone."""
+    return int(min(SEED_BLOCK, max(8, 1 << (seeds - 1).bit_length())))
+
+
+def chunk_size(requested: int | None, study: Study, points: int, seeds: int) -> int:
+    """The requested (or automatic) chunk rounded up to whole blocks on every local device."""
+    unit = seed_block(seeds) * jax.local_device_count()
+    size = requested or auto_chunk(study, points, seeds)
+    return max(unit, -(-size // unit) * unit)
+
+
+def _memory_check(the_plan: Plan, keep: tuple[str, ...], quantile_seeds: int) -> None:
+    """Per-seed arrays grow with the seed count; refuse before compiling if they cannot fit."""
+    rows = len(the_plan.points) * (the_plan.generations + 1) * np.dtype(float_dtype()).itemsize
+    needed = rows * (len(keep) * the_plan.seeds + len(the_plan.study.metrics) * quantile_seeds)
+    budget = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    if needed > budget:
+        raise ConfigError(
+            f"keeping per-seed arrays of {len(keep)} metric(s) for {the_plan.seeds} seeds needs "
+            f"{needed / 2**30:.1f} GiB (half this machine's memory is {budget / 2**30:.1f} GiB); "
+            "pass --keep none or fewer metrics (means, standard errors and quantiles are streamed)"
+        )
+
+
 def execute(
     the_plan: Plan,
     keep: tuple[str, ...] | None = None,
     checkpoint: Path | None = None,
     progress: bool = False,
-) -> Raw:
+    quantile_seeds: int = 0,
+) -> Raw | None:
     """Run every grid point x seed; ``keep`` names metrics whose per-seed arrays are kept
-    (None: all)."""
+    (None: all); the first ``quantile_seeds`` seeds of every metric are kept for quantiles.
+
+    Seeds are split across all local devices (a 1-D mesh over the seed axis). In a
+    multi-process run (``jax.distributed``) chunk c is computed by process c mod P and written
+    to ``checkpoint``, a directory every process can reach; process 0 then merges every chunk in
+    order and the other processes return None. Results are identical for any chunk size,
+    device count or process count."""
     study_cls, seeds, generations = the_plan.study, the_plan.seeds, the_plan.generations
     keep = study_cls.metrics if keep is None else tuple(keep)
     for name in keep:
         if name not in study_cls.metrics:
             raise ConfigError(f"unknown metric {name!r} (known: {', '.join(study_cls.metrics)})")
+    quantile_seeds = min(quantile_seeds, seeds)
+    _memory_check(the_plan, keep, quantile_seeds)
+    process, processes = jax.process_index(), jax.process_count()
+    if processes > 1 and checkpoint is None:
+        raise ConfigError("a multi-process run needs --out on a filesystem that every process can reach")
     groups: dict[tuple, list[int]] = {}
     for index, config in enumerate(the_plan.points):
         groups.setdefault(study_cls.static_key(config), []).append(index)
     n_points, width = len(the_plan.points), generations + 1
     raw = Raw(
-        shift={m: np.zeros((n_points, width)) for m in study_cls.metrics},
-        total={m: np.zeros((n_points, width)) for m in study_cls.metrics},
-        total_sq={m: np.zeros((n_points, width)) for m in study_cls.metrics},
+        moments={m: Moments.zeros((n_points, width)) for m in study_cls.metrics},
         per_seed={m: np.zeros((n_points, seeds, width), float_dtype()) for m in keep},
+        sample={m: np.zeros((n_points, quantile_seeds, width), float_dtype()) for m in study_cls.metrics}
+        if quantile_seeds else {},
     )
     if checkpoint is not None:
-        checkpoint.mkdir(parents=True, exist_ok=True)
-        stamp = checkpoint / "plan.txt"
-        fingerprint = the_plan.fingerprint()
-        if stamp.exists() and stamp.read_text().strip() != fingerprint:
-            raise ConfigError(f"{checkpoint} holds chunks of a different run; choose another --out")
-        stamp.write_text(fingerprint)
+        _stamp(checkpoint, the_plan.fingerprint(), process)
+    mesh = Mesh(np.asarray(jax.local_devices()), ("seeds",))
+    devices, block = jax.local_device_count(), seed_block(seeds)
     base_key = jax.random.key(the_plan.key)
+    later: list[tuple[Path, list[int], int]] = []  # chunks of other processes, for process 0
     for g, (static, members) in enumerate(groups.items()):
         configs = [the_plan.points[i] for i in members]
         study = study_cls.build(configs, generations)
-        chunk = the_plan.chunk or auto_chunk(study, len(members), seeds)
+        chunk = chunk_size(the_plan.chunk, study, len(members), seeds)
         raw.chunks[repr(static)] = chunk
-        params = _stack([study.numeric(c) for c in configs])
+        params = jax.device_put(_stack([study.numeric(c) for c in configs]), NamedSharding(mesh, PartitionSpec()))
         compiled = None
         starts = list(range(0, seeds, chunk))
         for c, start in enumerate(starts):
             _progress(f"{study_cls.name}: shape {g + 1}/{len(groups)}, chunk {c + 1}/{len(starts)}", progress)
             path = None if checkpoint is None else checkpoint / f"group{g}-start{start}-chunk{chunk}.npz"
             if path is not None and path.exists():
-                with np.load(path) as stored:
-                    out = {m: stored[m] for m in study_cls.metrics}
-            else:
-                indices = jnp.arange(start, start + chunk, dtype=jnp.uint32)
+                summary = _load(path) if processes == 1 else None
+            elif c % processes == process:
+                indices = np.arange(start, start + chunk, dtype=np.uint32).reshape(devices, -1, block)
+                indices = jax.device_put(indices, NamedSharding(mesh, PartitionSpec("seeds")))
                 if compiled is None:
                     begin = time.perf_counter()
-                    compiled = batched_trajectories(study, generations).lower(
-                        params, indices, base_key
-                    ).compile()
+                    compiled = batched_trajectories(study, generations, mesh).lower(params, indices, base_key).compile()
                     raw.compile_s += time.perf_counter() - begin
                 begin = time.perf_counter()
                 result = jax.block_until_ready(compiled(params, indices, base_key))
                 raw.run_s += time.perf_counter() - begin
-                valid = min(chunk, seeds - start)
-                out = {m: np.asarray(result[m])[:, :valid] for m in study_cls.metrics}
+                summary = _summarise(_seed_major(result), start, min(chunk, seeds - start), keep, quantile_seeds,
+                                     block)
                 if path is not None:
-                    write_atomic(path, npz_bytes(out, compress=False))
-            _accumulate(raw, members, start, out)
+                    write_atomic(path, npz_bytes(summary, compress=False))
+            else:
+                summary = None
+            if processes == 1:
+                _absorb(raw, members, start, summary)
+            else:
+                later.append((path, members, start))
     _progress("", progress)
     if progress:
         sys.stderr.write("\r")
+    if processes == 1:
+        return raw
+    if process != 0:
+        return None
+    for path, members, start in later:
+        _absorb(raw, members, start, _load(_wait_for(path)))
     return raw
 
 
-def _accumulate(raw: Raw, members: list[int], start: int, out: dict[str, np.ndarray]) -> None:
-    """Sequential float64 sums over seeds (np.cumsum is a strict left-to-right scan)."""
-    for metric, values in out.items():
-        values = values.astype(np.float64)
-        if start == 0:
-            first = values[:, 0]
-            raw.shift[metric][members] = np.where(np.isfinite(first), first, 0.0)
-        centered = values - raw.shift[metric][members][:, None]
-        for target, terms in ((raw.total, centered), (raw.total_sq, centered**2)):
-            running = np.concatenate([target[metric][members][:, None], terms], axis=1)
-            with np.errstate(invalid="ignore"):
-                target[metric][members] = np.cumsum(running, axis=1)[:, -1]
-        if metric in raw.per_seed:
-            raw.per_seed[metric][members, start : start + values.shape[1]] = values
+CHUNK_WAIT_S = 24 * 3600.0  # how long process 0 waits for another process's chunk
+
+
+def _stamp(checkpoint: Path, fingerprint: str, process: int) -> None:
+    checkpoint.mkdir(parents=True, exist_ok=True)
+    stamp = checkpoint / "plan.txt"
+    if stamp.exists() and stamp.read_text().strip() != fingerprint:
+        raise ConfigError(f"{checkpoint} holds chunks of a different run; choose another --out")
+    if process == 0:
+        write_atomic(stamp, fingerprint.encode())
+
+
+def _wait_for(path: Path) -> Path:
+    begin = time.perf_counter()
+    while not path.exists():
+        if time.perf_counter() - begin > CHUNK_WAIT_S:
+            raise TimeoutError(f"no other process wrote {path}")
+        time.sleep(0.2)
+    return path
+
+
+def _seed_major(result: dict[str, Any]) -> dict[str, np.ndarray]:
+    """[devices, blocks, points, block, T+1] -> [points, seeds of the chunk, T+1]."""
+    out = {}
+    for m, values in result.items():
+        values = np.asarray(values)
+        devices, blocks, points, block, width = values.shape
+        out[m] = values.transpose(2, 0, 1, 3, 4).reshape(points, devices * blocks * block, width)
+    return out
+
+
+def _summarise(result: dict[str, np.ndarray], start: int, valid: int, keep: tuple[str, ...], quantile_seeds: int,
+               block: int):
+    """What a finished chunk contributes: block moments per metric, its kept per-seed rows,
+    and its rows among the first ``quantile_seeds`` seeds. Flat in the seed count."""
+    out: dict[str, np.ndarray] = {}
+    sampled = max(0, min(valid, quantile_seeds - start))
+    for m, values in result.items():
+        values = np.asarray(values)[:, :valid]
+        count, out[f"{m}:mean"], out[f"{m}:m2"] = block_moments(values.astype(np.float64), valid, block)
+        out["count"] = count
+        if m in keep:
+            out[f"{m}:seeds"] = values
+        if sampled:
+            out[f"{m}:sample"] = values[:, :sampled]
+    return out
+
+
+def _load(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as stored:
+        return {k: stored[k] for k in stored.files}
+
+
+def _absorb(raw: Raw, members: list[int], start: int, summary: dict[str, np.ndarray]) -> None:
+    """Merge one chunk's blocks into the running moments (in seed order) and copy its rows."""
+    for m, moments in raw.moments.items():
+        moments.merge(members, summary["count"], summary[f"{m}:mean"], summary[f"{m}:m2"])
+        if m in raw.per_seed:
+            values = summary[f"{m}:seeds"]
+            raw.per_seed[m][members, start : start + values.shape[1]] = values
+        if f"{m}:sample" in summary:
+            values = summary[f"{m}:sample"]
+            raw.sample[m][members, start : start + values.shape[1]] = values

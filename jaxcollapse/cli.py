@@ -4,6 +4,7 @@ rename or drop a flag)."""
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
@@ -39,6 +40,11 @@ def _add_run_options(parser: argparse.ArgumentParser, defaults: bool = True) -> 
     parser.add_argument("--keep", default=None, help="metrics whose per-seed arrays are saved: all, none, or a comma list (default: all, or the preset's choice)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--no-cache", action="store_true", help="do not keep compiled studies on disk")
+    parser.add_argument("--quantiles", default=None, metavar="Q1,Q2", help="also report these quantiles of every metric (e.g. 0.05,0.5,0.95)")
+    parser.add_argument("--quantile-seeds", type=int, default=10_000, help="quantiles are taken over the first this-many seeds (default 10000)")
+    parser.add_argument("--coordinator", default=None, metavar="HOST:PORT", help="multi-process run: address of process 0 (or $JAXCOLLAPSE_COORDINATOR)")
+    parser.add_argument("--num-processes", type=int, default=None, help="multi-process run: number of processes (or $JAXCOLLAPSE_NUM_PROCESSES)")
+    parser.add_argument("--process-id", type=int, default=None, help="multi-process run: this process's index (or $JAXCOLLAPSE_PROCESS_ID)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,9 +91,11 @@ def _print_summary(result, out: Path) -> None:
 
 def _execute(args, study: str, settings: dict, grids: dict, seeds: int, generations: int, name: str,
              keep: tuple[str, ...] | None = None):
-    from .api import enable_compilation_cache, run
+    from .api import enable_compilation_cache, init_distributed, run
     from .plot import plot_result
 
+    if args.coordinator or args.num_processes or os.environ.get("JAXCOLLAPSE_COORDINATOR"):
+        init_distributed(args.coordinator, args.num_processes, args.process_id)
     if not args.no_cache:
         enable_compilation_cache()
     from .studies import get_study
@@ -98,7 +106,10 @@ def _execute(args, study: str, settings: dict, grids: dict, seeds: int, generati
         study, settings, grids, seeds=seeds, generations=generations, key=args.key,
         chunk=args.chunk, x64=args.x64, keep=_keep(args.keep, metrics, keep),
         checkpoint=out / "chunks", progress=not args.quiet,
+        quantiles=args.quantiles, quantile_seeds=args.quantile_seeds,
     )
+    if result is None:  # a multi-process run: process 0 gathers and writes the results
+        return None, out
     result.save(out)
     shutil.rmtree(out / "chunks", ignore_errors=True)
     if not args.no_plot:
@@ -131,8 +142,11 @@ def main(argv: list[str] | None = None) -> int:
             result, out = _execute(
                 args, spec["study"], spec["settings"], spec["grids"], seeds, generations, preset.name, spec["keep"]
             )
-            if preset.figure is not None and not args.no_plot:
+            if preset.figure is not None and not args.no_plot and result is not None:
                 preset.figure(result, out)
+        if result is None:
+            print(f"this process's chunks are in {out / 'chunks'}; process 0 writes the results")
+            return 0
         _print_summary(result, out)
         return 0
     except ConfigError as err:

@@ -53,6 +53,8 @@ from typing import Any
 
 import numpy as np
 
+from jaxcollapse.bench import numpy_per_seed_loop, numpy_vectorized
+
 import jaxcollapse as jc
 from jaxcollapse.results import environment
 
@@ -117,33 +119,6 @@ def theory_var(n: int, generations: int) -> float:
 
 # ---------------------------------------------------------------------------------------------
 # numpy baselines
-
-
-def numpy_per_seed_loop(seeds: int, n: int, generations: int) -> dict[str, np.ndarray]:
-    """One seed at a time, as a researcher writes it (float64). Fits at t = 0..T."""
-    var_t = np.empty(seeds)
-    msq_t = np.empty(seeds)
-    for seed in range(seeds):
-        rng = np.random.default_rng(seed)
-        x = rng.normal(0.0, 1.0, n)
-        mu, var = x.mean(), x.var()  # generation 0: fit on real data
-        for _ in range(generations):
-            x = rng.normal(mu, math.sqrt(var), n)
-            mu, var = x.mean(), x.var()
-        var_t[seed] = var
-        msq_t[seed] = mu * mu
-    return {"var": var_t, "mean_sq_error": msq_t}
-
-
-def numpy_vectorized(seeds: int, n: int, generations: int) -> dict[str, np.ndarray]:
-    """All seeds at once, float64, the obvious code: mean/var along axis 1, rng.normal."""
-    rng = np.random.default_rng(12345)
-    x = rng.normal(0.0, 1.0, (seeds, n))
-    mu, var = x.mean(axis=1), x.var(axis=1)
-    for _ in range(generations):
-        x = rng.normal(mu[:, None], np.sqrt(var)[:, None], (seeds, n))
-        mu, var = x.mean(axis=1), x.var(axis=1)
-    return {"var": var, "mean_sq_error": mu**2}
 
 
 def numpy_vectorized_tuned(seeds: int, n: int, generations: int) -> dict[str, np.ndarray]:

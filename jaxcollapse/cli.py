@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("preset")
     reproduce.add_argument("--quick", action="store_true", help="small variant (CI size)")
     _add_run_options(reproduce, defaults=False)
+    bench = sub.add_parser("bench", help="run the benchmark suite: bench.json and bench.png")
+    bench.add_argument("--out", default="runs/bench", help="output directory (default runs/bench)")
+    bench.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
+    bench.add_argument("--loop-seeds", type=int, default=1, help="seeds per Kazdan cell timed in the numpy loop (default 1)")
     return parser
 
 
@@ -127,6 +131,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"study   {name:24s} {cls.description}")
             for name, preset in sorted(PRESETS.items()):
                 print(f"preset  {name:24s} {preset.description}")
+            return 0
+        if args.command == "bench":
+            from .bench import main as bench_main
+
+            bench_main(args.out, args.quick, args.loop_seeds)
             return 0
         if args.command == "run":
             settings = dict(_key_value(s) for s in args.set)

@@ -2,7 +2,6 @@
 its effect on the error, and every closed form of the rule-based arms against simulation.
 Tolerances are 4 Monte Carlo standard errors and the keys are fixed."""
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -42,7 +41,7 @@ def _held_out_contraction(settings, seeds=4, directions=6, radii=(1.5, 3.0), poo
     def one_seed(key):
         k_init, k_dir, k_pool = jax.random.split(key, 3)
         (_, anchor, weights, _), _ = study.init(k_init, params)
-        net = eqx.combine(weights, eqx.filter(study._skeleton(), eqx.is_array, inverse=True))
+        net = study.network(weights)
         unit = jax.random.normal(k_dir, (directions, view.n_params))
         unit = unit / jnp.linalg.norm(unit, axis=1, keepdims=True)
         states = (jnp.asarray(radii)[:, None, None] * unit[None] / np.sqrt(n)).reshape(-1, view.n_params)

@@ -210,7 +210,10 @@ def _memory_check(the_plan: Plan, keep: tuple[str, ...], quantile_seeds: int) ->
     """Per-seed arrays grow with the seed count; refuse before compiling if they cannot fit."""
     rows = len(the_plan.points) * (the_plan.generations + 1) * np.dtype(float_dtype()).itemsize
     needed = rows * (len(keep) * the_plan.seeds + len(the_plan.study.metrics) * quantile_seeds)
-    budget = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    try:
+        budget = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): no check
+        return
     if needed > budget:
         raise ConfigError(
             f"keeping per-seed arrays of {len(keep)} metric(s) for {the_plan.seeds} seeds needs "
@@ -344,9 +347,8 @@ def _summarise(result: dict[str, np.ndarray], start: int, valid: int, keep: tupl
     out: dict[str, np.ndarray] = {}
     sampled = max(0, min(valid, quantile_seeds - start))
     for m, values in result.items():
-        values = np.asarray(values)[:, :valid]
-        count, out[f"{m}:mean"], out[f"{m}:m2"] = block_moments(values.astype(np.float64), valid, block)
-        out["count"] = count
+        values = values[:, :valid]
+        out["count"], out[f"{m}:mean"], out[f"{m}:m2"] = block_moments(values.astype(np.float64), valid, block)
         if m in keep:
             out[f"{m}:seeds"] = values
         if sampled:

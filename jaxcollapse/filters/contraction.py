@@ -101,7 +101,7 @@ def filtered_fit(net: SampleFilter, view: Any, key: PRNGKeyArray, model, anchor,
 
 
 def contraction_loss(
-    net: SampleFilter, view: Any, key: PRNGKeyArray, anchor, n, n_max: int, contraction, radius, states: int
+    net: SampleFilter, key: PRNGKeyArray, view: Any, anchor, n, n_max: int, contraction, radius, states: int
 ) -> Float[Array, ""]:
     """The hinge (1) averaged over ``states`` fresh states."""
     n_f = jnp.asarray(n, jnp.result_type(float))
@@ -134,7 +134,7 @@ def train(weights, opt_state, skeleton: SampleFilter, key: PRNGKeyArray, steps: 
     transform = optimizer(learning_rate)
 
     def loss(w, k):
-        return contraction_loss(eqx.combine(w, static), loss_args[0], k, *loss_args[1:])
+        return contraction_loss(eqx.combine(w, static), k, *loss_args)
 
     def update(carry, k):
         w, state = carry

@@ -373,9 +373,12 @@ class NeuralFilterStudy(Study):
         loss = self._held_out_loss(weights, k_eval, loss_args)
         return (anchor, anchor, weights, opt_state), self._measure(anchor, anchor, params, loss)
 
+    def network(self, weights) -> contraction.SampleFilter:
+        """The filter whose array leaves are ``weights`` (the part of the state that trains)."""
+        return eqx.combine(weights, eqx.filter(self._skeleton(), eqx.is_array, inverse=True))
+
     def _held_out_loss(self, weights, key, loss_args):
-        net = eqx.combine(weights, eqx.filter(self._skeleton(), eqx.is_array, inverse=True))
-        return contraction.contraction_loss(net, loss_args[0], key, *loss_args[1:])
+        return contraction.contraction_loss(self.network(weights), key, *loss_args)
 
     def step(self, state, key, t, params):
         return self._step_neural(state, key, t, params) if self.neural else self._step_plain(state, key, t, params)
@@ -406,8 +409,7 @@ class NeuralFilterStudy(Study):
         weights, opt_state = contraction.train(
             weights, opt_state, self._skeleton(), k_train, self.train_steps, params["learning_rate"], loss_args
         )
-        net = eqx.combine(weights, eqx.filter(self._skeleton(), eqx.is_array, inverse=True))
-        new = contraction.filtered_fit(net, self.view, k_draw, model, anchor, params["n"][t], self.n_max)
+        new = contraction.filtered_fit(self.network(weights), self.view, k_draw, model, anchor, params["n"][t], self.n_max)
         loss = self._held_out_loss(weights, k_eval, loss_args)
         return (new, anchor, weights, opt_state), self._measure(new, anchor, params, loss)
 

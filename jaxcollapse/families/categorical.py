@@ -16,7 +16,27 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+SHAPES = ("dirichlet", "uniform", "zipf")
+
+
+def reference_distribution(shape: str, outcomes: int, rows: int = 1, concentration: float = 1.0,
+                           exponent: float = 1.0, seed: int = 0) -> np.ndarray:
+    """A true distribution [rows, outcomes], drawn on the host: ``uniform``; ``dirichlet``
+    (Dirichlet(concentration) rows from numpy default_rng(seed)); ``zipf`` (p_k ~ k^-exponent,
+    rows after the first are random permutations of it)."""
+    rng = np.random.default_rng(seed)
+    if shape == "uniform":
+        return np.full((rows, outcomes), 1.0 / outcomes)
+    if shape == "dirichlet":
+        return rng.dirichlet(np.full(outcomes, concentration), size=rows)
+    if shape == "zipf":
+        weights = np.arange(1, outcomes + 1, dtype=np.float64) ** -exponent
+        table = np.stack([weights if r == 0 else rng.permutation(weights) for r in range(rows)])
+        return table / table.sum(axis=1, keepdims=True)
+    raise ValueError(f"unknown distribution shape {shape!r} (known: {', '.join(SHAPES)})")
 
 
 def fit(counts: Float[Array, "... k"], smoothing: Float[Array, ""] | float = 0.0) -> Float[Array, "... k"]:
@@ -147,14 +167,20 @@ def sample_counts(
     key: PRNGKeyArray, n: Int[Array, ""], p: Float[Array, " k"], sampler: str, n_max: int
 ) -> Float[Array, " k"]:
     """Counts of n i.i.d. draws from p: ``exact`` draws the multinomial; ``explicit`` draws
-    n_max tokens by inverting the CDF at sorted uniforms and counts the first n."""
+    n_max tokens by inverting the CDF (a binary search per token, so the cost is
+    n_max log K, not K) and counts the first n."""
     if sampler == "exact":
         return multinomial(key, n, p)
     if sampler == "explicit":
-        uniforms = jnp.where(jnp.arange(n_max) < n, jax.random.uniform(key, (n_max,), p.dtype), 2.0)
-        cdf = jnp.cumsum(p).at[-1].set(1.0)
-        below = jnp.searchsorted(jnp.sort(uniforms), cdf, side="right")
-        return jnp.diff(below, prepend=0).astype(p.dtype)
+        # XLA's cumsum is a parallel prefix, so cdf[j] = cdf[j-1] + 0 need not hold exactly;
+        # the running max over the entries with p > 0 makes a zero-probability step exactly flat.
+        cdf = jax.lax.cummax(jnp.where(p > 0, jnp.cumsum(p), 0.0))
+        tokens = jnp.searchsorted(cdf, cdf[-1] * jax.random.uniform(key, (n_max,), p.dtype), side="right")
+        # Token j needs cdf[j-1] <= u < cdf[j], so p_j > 0; the clip only catches u * total
+        # rounding up to total, and sends it to the last outcome with p > 0.
+        last = p.shape[0] - 1 - jnp.argmax(p[::-1] > 0)
+        weight = (jnp.arange(n_max) < n).astype(p.dtype)
+        return jnp.zeros_like(p).at[jnp.minimum(tokens, last)].add(weight)
     raise ValueError(f"unknown sampler {sampler!r}")
 
 

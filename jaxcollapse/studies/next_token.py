@@ -47,15 +47,9 @@ KL_FLOOR = 1e-10
 
 def true_distribution(config: dict[str, Any]) -> np.ndarray:
     """P* as an array [rows, vocab] (rows = 1 for context 0), drawn on the host."""
-    rows, k = (1 if config["context"] == 0 else config["vocab"]), config["vocab"]
-    rng = np.random.default_rng(config["truth_seed"])
-    if config["truth"] == "uniform":
-        return np.full((rows, k), 1.0 / k)
-    if config["truth"] == "dirichlet":
-        return rng.dirichlet(np.full(k, config["concentration"]), size=rows)
-    weights = np.arange(1, k + 1, dtype=np.float64) ** -config["exponent"]
-    table = np.stack([weights if r == 0 else rng.permutation(weights) for r in range(rows)])
-    return table / table.sum(axis=1, keepdims=True)
+    rows = 1 if config["context"] == 0 else config["vocab"]
+    return categorical.reference_distribution(config["truth"], config["vocab"], rows, config.get("concentration", 1.0),
+                                              config.get("exponent", 1.0), config["truth_seed"])
 
 
 def stationary(transition: np.ndarray) -> np.ndarray:
@@ -77,7 +71,7 @@ class NextTokenStudy(Study):
         Param("n", "tokens per generation (schedule)", 100, kind="int", schedule=True, low=1),
         Param("n0", "real tokens at generation 0 (default: n at t=0)", None, kind="int", low=1),
         Param("alpha", "weight of the true distribution in the source (schedule)", 0.1, schedule=True, low=0.0, high=1.0),
-        Param("truth", "P*: dirichlet, uniform or zipf", "dirichlet", kind="choice", choices=("dirichlet", "uniform", "zipf")),
+        Param("truth", "P*: dirichlet, uniform or zipf", "dirichlet", kind="choice", choices=categorical.SHAPES),
         Param("concentration", "Dirichlet concentration of P*", 1.0, low=1e-6),
         Param("exponent", "Zipf exponent of P* (p_k ~ k^-exponent)", 1.0, low=0.0),
         Param("truth_seed", "numpy seed that draws P* (fixed across seeds)", 0, kind="int", low=0),

@@ -1,0 +1,206 @@
+"""``discrete``: a categorical distribution over many outcomes refitted by frequencies
+(Kazdan et al., *Collapse or Thrive?*, the discrete-distribution fitter; Shumailov et al.'s
+"tails vanish" in its simplest form).
+
+Generation 0 counts ``n0`` draws from the truth P* over ``outcomes`` outcomes (up to 10^5 and
+beyond) and fits p_0 = counts / n0. Each generation t >= 1 forms its data by the regime and
+refits by frequencies (no smoothing: an outcome that draws no sample gets probability 0):
+  replace     n_t draws from p_{t-1};
+  mix         round(alpha_t n_t) fresh draws from P* plus the rest from p_{t-1};
+  accumulate  the pool of all counts so far plus n_t draws from p_{t-1}.
+An outcome with p = 0 is never drawn again, so under replace the support only shrinks, and
+under accumulate it is frozen at generation 0's (neither real nor synthetic data can add an
+outcome the pool never saw). Accumulate-subsample would need a multivariate hypergeometric
+draw of the pooled counts, which this module does not implement: it is refused.
+
+Metrics (arrays over t = 0..T):
+  support    number of outcomes with p_t > 0
+  lost_mass  sum_i P*_i 1{p_t(i) = 0}: the true probability of the outcomes the model lost
+  tv         (1/2) ||p_t - P*||_1
+  entropy    H(p_t) in nats
+
+Closed forms (``theory``), exact (expectations are linear in the outcomes, so the joint
+multinomial dependence does not enter):
+  accumulate: E support_t = sum_i [1 - (1 - P*_i)^n0],  E lost_mass_t = sum_i P*_i (1 - P*_i)^n0
+  replace: each outcome's count is a Wright-Fisher chain c_t ~ Bin(n_t, c_{t-1}/n_{t-1}),
+    c_0 ~ Bin(n0, P*_i). Propagating the expected number of outcomes in each count state,
+    N_0(c) = sum_i Bin(c; n0, P*_i), N_t = N_{t-1} M_t with M_t[c, c'] = Bin(c'; n_t, c/n_{t-1}),
+    gives E support_t = sum_{c>0} N_t(c); the same with weights P*_i gives E lost_mass_t.
+    Computed when the tables fit (distinct P* values x (n0+1) <= 5e7 and n <= 4000).
+
+Samplers: ``exact`` draws the Multinomial(n, p) counts by conditional binomials (cost flat in
+n, about 2K binomials); ``explicit`` draws every token by binary search of the CDF (cost
+n log K), which is the cheaper one when K is much larger than n.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy.stats import binom
+
+from .. import regimes
+from ..engine.params import ConfigError, Param, fill_initial_size
+from ..engine.study import Study, float_dtype
+from ..families import categorical
+from .registry import Preset, register_preset, register_study
+
+THEORY_TABLE = 5e7  # largest (distinct P* values) x (n0 + 1) table theory() builds
+THEORY_MAX_N = 4000  # largest n for the (n+1) x (n+1) Wright-Fisher transition matrix
+
+
+def true_distribution(config: dict[str, Any]) -> np.ndarray:
+    """P* [outcomes], drawn on the host from ``truth_seed``."""
+    return categorical.reference_distribution(config["truth"], config["outcomes"], 1, config["concentration"],
+                                              config["exponent"], config["truth_seed"])[0]
+
+
+@register_study
+class DiscreteStudy(Study):
+    name = "discrete"
+    description = "Categorical over many outcomes refitted by frequencies: support loss (Kazdan et al.)"
+    params = (
+        Param("outcomes", "number of outcomes K", 1000, kind="int", static=True, low=2),
+        Param("n", "samples per generation (schedule)", 1000, kind="int", schedule=True, low=1),
+        Param("n0", "real samples at generation 0 (default: n at t=0)", None, kind="int", low=1),
+        Param("alpha", "fresh real fraction under regime=mix (schedule)", 0.0, schedule=True, low=0.0, high=1.0),
+        Param("regime", "replace, mix or accumulate", "replace", kind="choice",
+              choices=("replace", "mix", "accumulate")),
+        Param("truth", "P*: uniform (Kazdan et al.), zipf or dirichlet", "uniform", kind="choice",
+              choices=categorical.SHAPES),
+        Param("concentration", "Dirichlet concentration of P*", 1.0, low=1e-6),
+        Param("exponent", "Zipf exponent of P* (p_k ~ k^-exponent)", 1.0, low=0.0),
+        Param("truth_seed", "numpy seed that draws P* (fixed across seeds)", 0, kind="int", low=0),
+        Param("sampler", "exact (multinomial counts) or explicit (every token)", "explicit", kind="choice",
+              static=True, choices=("exact", "explicit")),
+    )
+    metrics = ("support", "lost_mass", "tv", "entropy")
+
+    outcomes: int = eqx.field(static=True)
+    sampler: str = eqx.field(static=True)
+    n_max: int = eqx.field(static=True)
+    mixes: bool = eqx.field(static=True)
+
+    @classmethod
+    def check(cls, config: dict[str, Any], generations: int) -> dict[str, Any]:
+        config = fill_initial_size(config)
+        if config["regime"] != "mix" and np.any(np.asarray(config["alpha"]) > 0):
+            raise ConfigError(f"alpha: fresh real data need regime=mix (got regime={config['regime']})")
+        return config
+
+    @classmethod
+    def build(cls, configs: list[dict[str, Any]], generations: int) -> "DiscreteStudy":
+        first = configs[0]
+        return cls(outcomes=first["outcomes"], sampler=first["sampler"],
+                   n_max=max(int(np.max(c["n"])) for c in configs),
+                   mixes=any(c["regime"] == "mix" for c in configs))
+
+    def numeric(self, config: dict[str, Any]) -> dict[str, np.ndarray]:
+        return {
+            "n": np.asarray(config["n"], np.int32),
+            "alpha": np.asarray(config["alpha"], np.float64),
+            "regime": np.int32(regimes.code(config["regime"])),
+            "truth": true_distribution(config),
+        }
+
+    def bytes_per_seed(self) -> int:
+        item = np.dtype(float_dtype()).itemsize
+        tokens = 4 * self.n_max if self.sampler == "explicit" else 0
+        return item * (tokens + 8 * self.outcomes + 64)
+
+    @classmethod
+    def truth(cls, config: dict[str, Any]) -> dict[str, Any]:
+        p = true_distribution(config)
+        return {"outcomes": int(p.size), "entropy": float(-np.sum(p * np.log(p))), "min_p": float(p.min())}
+
+    # ---- traced side ------------------------------------------------------------------------
+    def _counts(self, key, n, p):
+        return categorical.sample_counts(key, n, p, self.sampler, self.n_max)
+
+    def _measure(self, p, params):
+        truth = params["truth"]
+        lost = p <= 0
+        return {
+            "support": jnp.sum(~lost).astype(p.dtype),
+            "lost_mass": jnp.sum(jnp.where(lost, truth, 0.0)),
+            "tv": 0.5 * jnp.sum(jnp.abs(p - truth)),
+            "entropy": -jnp.sum(jnp.where(lost, 0.0, p * jnp.log(jnp.where(lost, 1.0, p)))),
+        }
+
+    def init(self, key, params):
+        counts = self._counts(key, params["n"][0], params["truth"])
+        p = categorical.fit(counts)
+        return (counts, p), self._measure(p, params)
+
+    def step(self, state, key, t, params):
+        pool, p = state
+        n_t = params["n"][t]
+        n_real = regimes.real_count(params["regime"], params["alpha"][t], n_t)
+        if self.mixes:
+            k_synthetic, k_real = jax.random.split(key)
+            batch = self._counts(k_synthetic, n_t - n_real, p) + self._counts(k_real, n_real, params["truth"])
+        else:
+            batch = self._counts(key, n_t, p)
+        pool = jnp.where(params["regime"] == regimes.ACCUMULATE, pool + batch, batch)
+        p = categorical.fit(pool)
+        return (pool, p), self._measure(p, params)
+
+    # ---- closed forms -------------------------------------------------------------------------
+    @classmethod
+    def theory(cls, config: dict[str, Any], generations: int) -> dict[str, np.ndarray]:
+        p = true_distribution(config)
+        n = np.asarray(config["n"], np.int64)
+        if config["regime"] == "accumulate":
+            missing = (1.0 - p) ** n[0]
+            return {"support": np.full(generations + 1, np.sum(1.0 - missing)),
+                    "lost_mass": np.full(generations + 1, np.sum(p * missing))}
+        if config["regime"] != "replace":
+            return {}
+        values, multiplicity = np.unique(p, return_counts=True)
+        if values.size * (n[0] + 1) > THEORY_TABLE or np.max(n) > THEORY_MAX_N:
+            return {}
+        first = binom.pmf(np.arange(n[0] + 1)[None, :], n[0], values[:, None])  # [values, n0+1]
+        states = multiplicity @ first  # expected number of outcomes with each count
+        weighted = (multiplicity * values) @ first  # the same, weighted by P*_i
+        support, lost = np.empty(generations + 1), np.empty(generations + 1)
+        support[0], lost[0] = states[1:].sum(), weighted[0]
+        transitions: dict[tuple[int, int], np.ndarray] = {}
+        for t in range(1, generations + 1):
+            shape = (int(n[t - 1]), int(n[t]))
+            if shape not in transitions:
+                frequency = np.arange(shape[0] + 1) / shape[0]
+                transitions[shape] = binom.pmf(np.arange(shape[1] + 1)[None, :], shape[1], frequency[:, None])
+            states, weighted = states @ transitions[shape], weighted @ transitions[shape]
+            support[t], lost[t] = states[1:].sum(), weighted[0]
+        return {"support": support, "lost_mass": lost}
+
+
+# ---- presets ---------------------------------------------------------------------------------
+
+
+def support_figure(result, out_dir) -> None:
+    """Kazdan et al.'s layout: rows = outcomes, columns = regime, one line per n; support and
+    lost mass (dashed: the closed forms)."""
+    from ..plot import save_grid_figure
+
+    for metric in ("support", "lost_mass"):
+        save_grid_figure(result, metric, rows="outcomes", cols="regime", lines="n",
+                         path=f"{out_dir}/discrete_{metric}.png", log_y=metric == "support")
+
+
+register_preset(Preset(
+    name="kazdan-discrete",
+    study="discrete",
+    description="Kazdan et al.'s discrete fitter: uniform truth, K x n x {replace, accumulate}, 100 seeds x 200 generations",
+    settings={"truth": "uniform"},
+    grids={"outcomes": [100, 1000, 10000, 100000], "n": [100, 1000, 10000], "regime": ["replace", "accumulate"]},
+    seeds=100,
+    generations=200,
+    quick={"seeds": 50, "generations": 30,
+           "grids": {"outcomes": [100, 1000], "n": [100, 1000], "regime": ["replace", "accumulate"]}},
+    figure=support_figure,
+))

@@ -134,3 +134,19 @@ def contaminated_halfspace(rng, dim, n, alpha, ridge, rounds, seeds) -> np.ndarr
                 w[learner] = v
                 errors[learner, seed, r] = np.arccos(np.clip(v[0] / np.linalg.norm(v), -1, 1)) / np.pi
     return errors
+
+
+def gmm_em(x, start_weights, start_means, start_covs, iterations, floor):
+    """Textbook EM for a full-covariance Gaussian mixture in numpy/scipy (float64, unweighted)."""
+    from scipy.stats import multivariate_normal
+
+    weights, means, covs = (np.array(a, dtype=np.float64) for a in (start_weights, start_means, start_covs))
+    for _ in range(iterations):
+        dens = np.stack([w * multivariate_normal(m, c).pdf(x) for w, m, c in zip(weights, means, covs)], axis=1)
+        resp = dens / dens.sum(axis=1, keepdims=True)
+        counts = resp.sum(axis=0)
+        weights = counts / len(x)
+        means = (resp.T @ x) / counts[:, None]
+        covs = np.stack([(resp[:, k, None] * (x - means[k])).T @ (x - means[k]) / counts[k] + floor * np.eye(x.shape[1])
+                         for k in range(len(weights))])
+    return weights, means, covs

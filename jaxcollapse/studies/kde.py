@@ -1,0 +1,247 @@
+"""``kde``: kernel density estimates refitted to their own samples (Kazdan et al., *Collapse or
+Thrive?*, the KDE experiments on 2-D toy sets).
+
+Generation 0 draws ``n0`` training points and ``test_size`` held-out points from a toy set
+(blobs, moons, circles, swiss roll; ``families.kde``) and fits a KDE to the training points.
+Each generation t >= 1 draws ``n_t`` points from the previous KDE and forms the training data
+by the regime: replace, mix (round(alpha_t n_t) fresh real points), accumulate (every batch so
+far and the real points), accumulate-subsample (a uniform n_t-subset of that pool). The KDE *is*
+its training data plus a bandwidth: a fixed number, or ``scott`` / ``silverman``
+(factor n^(-1/(d+4)) or (n(d+2)/4)^(-1/(d+4)) times the data's per-coordinate standard
+deviation, sqrt of the mean coordinate variance, as scipy's gaussian_kde for isotropic data).
+
+Kazdan et al. score the held-out half of their real data; here the held-out set is drawn
+independently per seed and kept fixed over generations.
+
+Metrics (arrays over t = 0..T):
+  nll           -mean_y log max(p_t(y), 1e-12) over the held-out set (the floor keeps a tophat
+                KDE's uncovered points finite: each adds 27.6; zero_density counts them)
+  mean_density  mean_y p_t(y) over the held-out set
+  zero_density  share of held-out points with p_t(y) = 0 (tophat kernel)
+  spread        per-coordinate variance of p_t: data variance + kernel variance
+  bandwidth     h used at generation t
+
+Closed form (``theory``, blobs, gaussian kernel, fixed bandwidth): E p_t is linear in the data,
+and a KDE fitted to draws of p convolves E p with N(0, h^2 I). So E p_t = sum_j c_tj (p* conv
+N(0, j h^2 I)) with c_0 = delta_1 and
+  replace    c_t = shift(c_{t-1});  mix: (r/n) delta_1 + (s/n) shift(c_{t-1})
+  accumulate and accumulate-subsample (a uniform subset has the pool's expectation):
+             c_t = (N_{t-1} c_{t-1} + n_t shift(c_{t-1})) / N_t,  N_t = N_{t-1} + n_t,
+and E mean_density_t = sum_j c_tj sum_ab (1/9) N(c_a - c_b; 0, (2 s^2 + j h^2) I)
+(``families.kde.blob_overlap``), with test points independent of the training data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import regimes
+from ..engine.params import ConfigError, Param, fill_initial_size
+from ..engine.study import Study, float_dtype
+from ..families import kde
+from .registry import Preset, register_preset, register_study
+
+RULES = ("scott", "silverman")
+DENSITY_FLOOR = 1e-12
+FIXED, SCOTT, SILVERMAN = range(3)
+DIM = 2
+
+
+def _round_up(rows: int) -> int:
+    return rows if rows <= kde.TILE else -(-rows // kde.TILE) * kde.TILE
+
+
+@register_study
+class KDEStudy(Study):
+    name = "kde"
+    description = "Kernel density estimates on 2-D toy sets refitted to own samples (Kazdan et al.)"
+    params = (
+        Param("dataset", "toy set: blobs, moons, circles or swiss", "moons", kind="choice", choices=kde.DATASETS),
+        Param("kernel", "gaussian or tophat", "gaussian", kind="choice", choices=kde.KERNELS),
+        Param("bandwidth", "kernel bandwidth h, or scott / silverman (from the data each generation)", 0.1,
+              low=1e-6, words=RULES),
+        Param("n", "samples per generation (schedule)", 100, kind="int", schedule=True, low=2),
+        Param("n0", "real training points at generation 0 (default: n at t=0)", None, kind="int", low=2),
+        Param("alpha", "fresh real fraction under regime=mix (schedule)", 0.0, schedule=True, low=0.0, high=1.0),
+        Param("regime", "training data of each generation", "replace", kind="choice", choices=regimes.REGIMES),
+        Param("noise", "noise sd of moons / circles / swiss", 0.1, low=0.0),
+        Param("blob_std", "sd of each of the three blobs", 0.5, low=1e-6),
+        Param("test_size", "held-out real points (fixed per seed)", 500, kind="int", static=True, low=1),
+    )
+    metrics = ("nll", "mean_density", "zero_density", "spread", "bandwidth")
+
+    test_size: int = eqx.field(static=True)
+    n_max: int = eqx.field(static=True)
+    rows: int = eqx.field(static=True)  # the fitted KDE's buffer: the pool under accumulate, else ~n_max
+    pool_rows: int = eqx.field(static=True)  # the accumulated pool's capacity (0: no pool)
+    subsamples: bool = eqx.field(static=True)
+    mixes: bool = eqx.field(static=True)
+
+    # ---- host side --------------------------------------------------------------------------
+    @classmethod
+    def check(cls, config: dict[str, Any], generations: int) -> dict[str, Any]:
+        config = fill_initial_size(config)
+        if config["regime"] != "mix" and np.any(np.asarray(config["alpha"]) > 0):
+            raise ConfigError(f"alpha: fresh real data need regime=mix (got regime={config['regime']})")
+        return config
+
+    @classmethod
+    def static_key(cls, config: dict[str, Any]) -> tuple:
+        pooled = config["regime"] in ("accumulate", "accumulate-subsample")
+        pool = (config["regime"], int(np.sum(config["n"]))) if pooled else None
+        return (config["test_size"], pool)
+
+    @classmethod
+    def build(cls, configs: list[dict[str, Any]], generations: int) -> "KDEStudy":
+        first = configs[0]
+        n_max = max(int(np.max(c["n"])) for c in configs)
+        pooled = first["regime"] in ("accumulate", "accumulate-subsample")
+        capacity = max(int(np.sum(c["n"])) for c in configs) + n_max
+        subsamples = first["regime"] == "accumulate-subsample"
+        pool_rows = _round_up(capacity) if pooled else 0
+        return cls(test_size=first["test_size"], n_max=n_max,
+                   rows=pool_rows if pooled and not subsamples else _round_up(n_max),
+                   pool_rows=pool_rows, subsamples=subsamples,
+                   mixes=any(c["regime"] == "mix" for c in configs))
+
+    def numeric(self, config: dict[str, Any]) -> dict[str, np.ndarray]:
+        rule = config["bandwidth"]
+        return {
+            "n": np.asarray(config["n"], np.int32),
+            "alpha": np.asarray(config["alpha"], np.float64),
+            "regime": np.int32(regimes.code(config["regime"])),
+            "dataset": np.int32(kde.DATASETS.index(config["dataset"])),
+            "kernel": np.int32(kde.KERNELS.index(config["kernel"])),
+            "rule": np.int32(SCOTT if rule == "scott" else SILVERMAN if rule == "silverman" else FIXED),
+            "bandwidth": np.float64(0.0 if rule in RULES else rule),
+            "noise": np.float64(config["noise"]),
+            "blob_std": np.float64(config["blob_std"]),
+        }
+
+    def bytes_per_seed(self) -> int:
+        item = np.dtype(float_dtype()).itemsize
+        return item * ((self.rows + self.pool_rows) * DIM + self.test_size * (DIM + 2 * min(kde.TILE, self.rows)) + 4 * self.n_max) + 4096
+
+    @classmethod
+    def truth(cls, config: dict[str, Any]) -> dict[str, Any]:
+        out = {"dataset": config["dataset"], "noise": config["noise"]}
+        if config["dataset"] == "blobs":
+            out.update(centres=kde.blob_centres().tolist(), blob_std=config["blob_std"])
+        return out
+
+    # ---- traced side ------------------------------------------------------------------------
+    def _real(self, key, m, params):
+        return kde.sample_toy(key, params["dataset"], m, params["noise"], params["blob_std"], float_dtype())
+
+    def _bandwidth(self, x, count, params):
+        valid = (jnp.arange(x.shape[0]) < count).astype(x.dtype)[:, None]
+        mean = jnp.sum(valid * x, 0) / count
+        sd = jnp.sqrt(jnp.sum(valid * (x - mean) ** 2) / (count * DIM))
+        factor = jnp.where(params["rule"] == SCOTT, count ** (-1.0 / (DIM + 4)),
+                           (count * (DIM + 2) / 4.0) ** (-1.0 / (DIM + 4)))
+        return jnp.where(params["rule"] == FIXED, params["bandwidth"], factor * sd), sd**2
+
+    def _measure(self, x, count, h, variance, test, params):
+        logp = kde.log_density(test, x, count, h, params["kernel"])
+        return {
+            "nll": -jnp.mean(jnp.maximum(logp, np.log(DENSITY_FLOOR))),
+            "mean_density": jnp.mean(jnp.exp(logp)),
+            "zero_density": jnp.mean(~jnp.isfinite(logp)).astype(x.dtype),
+            "spread": variance + kde.kernel_variance(h, params["kernel"], DIM),
+            "bandwidth": h,
+        }
+
+    def _fit(self, x, count, test, params):
+        h, variance = self._bandwidth(x, count, params)
+        return (x, count, h), self._measure(x, count, h, variance, test, params)
+
+    def init(self, key, params):
+        k_train, k_test = jax.random.split(key)
+        test = self._real(k_test, self.test_size, params)
+        real = self._real(k_train, max(self.rows, self.pool_rows), params)
+        n0 = params["n"][0]
+        model, metrics = self._fit(real[: self.rows], n0, test, params)
+        return (model, test, real[: self.pool_rows] if self.pool_rows else None, n0), metrics
+
+    def step(self, state, key, t, params):
+        (x, count, h), test, pool, pooled_count = state
+        k_sample, k_real, k_select = jax.random.split(key, 3)
+        n_t = params["n"][t]
+        fresh = kde.sample(k_sample, x, count, h, params["kernel"], self.n_max)
+        rows = jnp.arange(self.n_max)
+        if self.pool_rows:
+            pool = jax.lax.dynamic_update_slice(pool, fresh, (pooled_count, 0))
+            pooled_count = pooled_count + n_t
+            if self.subsamples:
+                gumbel = jax.random.gumbel(k_select, (self.pool_rows,), pool.dtype)
+                valid = jnp.arange(self.pool_rows) < pooled_count
+                _, chosen = jax.lax.top_k(jnp.where(valid, gumbel, -jnp.inf), self.n_max)
+                data, size = jnp.pad(pool[chosen], ((0, self.rows - self.n_max), (0, 0))), n_t
+            else:
+                data, size = pool, pooled_count
+        else:
+            data, size = fresh, n_t
+            if self.mixes:
+                n_real = regimes.real_count(params["regime"], params["alpha"][t], n_t)
+                data = jnp.where((rows < n_real)[:, None], self._real(k_real, self.n_max, params), fresh)
+            data = jnp.pad(data, ((0, self.rows - self.n_max), (0, 0)))
+        model, metrics = self._fit(data, size, test, params)
+        return (model, test, pool, pooled_count), metrics
+
+    # ---- closed forms -------------------------------------------------------------------------
+    @classmethod
+    def theory(cls, config: dict[str, Any], generations: int) -> dict[str, np.ndarray]:
+        if config["dataset"] != "blobs" or config["kernel"] != "gaussian" or config["bandwidth"] in RULES:
+            return {}
+        n = np.asarray(config["n"], np.float64)
+        alpha = np.asarray(config["alpha"], np.float64)
+        h2 = float(config["bandwidth"]) ** 2
+        overlaps = np.array([kde.blob_overlap(j * h2, config["blob_std"]) for j in range(generations + 2)])
+        weights = np.zeros(generations + 2)
+        weights[1] = 1.0
+        density = np.empty(generations + 1)
+        density[0], pool = overlaps @ weights, n[0]
+        for t in range(1, generations + 1):
+            shifted = np.roll(weights, 1)
+            if config["regime"] in ("accumulate", "accumulate-subsample"):
+                weights = (pool * weights + n[t] * shifted) / (pool + n[t])
+                pool += n[t]
+            else:
+                real = np.round(alpha[t] * n[t]) if config["regime"] == "mix" else 0.0
+                first = np.zeros_like(weights)
+                first[1] = 1.0
+                weights = (real * first + (n[t] - real) * shifted) / n[t]
+            density[t] = overlaps @ weights
+        return {"mean_density": density}
+
+
+# ---- presets ---------------------------------------------------------------------------------
+
+KAZDAN_KDE_GRID = {"bandwidth": [0.05, 0.1, 0.2], "n": [10, 20, 50, 100, 200], "regime": ["replace", "accumulate"]}
+
+
+def nll_figure(result, out_dir) -> None:
+    """Kazdan et al.'s layout: held-out NLL against generations, rows = bandwidth, columns =
+    regime, one line per n."""
+    from ..plot import save_grid_figure
+
+    save_grid_figure(result, "nll", rows="bandwidth", cols="regime", lines="n", path=f"{out_dir}/kde_nll.png")
+
+
+register_preset(Preset(
+    name="kazdan-kde",
+    study="kde",
+    description="Kazdan et al.'s KDE sweep: moons, gaussian kernel, 3 bandwidths x 5 n x {replace, accumulate}, 100 seeds x 50 generations",
+    settings={"dataset": "moons", "kernel": "gaussian", "test_size": 200},
+    grids=KAZDAN_KDE_GRID,
+    seeds=100,
+    generations=50,
+    quick={"seeds": 20, "generations": 10,
+           "grids": {"bandwidth": [0.1, 0.2], "n": [10, 50], "regime": ["replace", "accumulate", "accumulate-subsample"]}},
+    figure=nll_figure,
+))

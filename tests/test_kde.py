@@ -1,0 +1,104 @@
+"""kde (Kazdan et al.'s KDE experiments) against the linear closed form for the expected held-out
+density, the accumulate lower bound, numpy references for the density, the kernels and the
+bandwidth rules, and the toy sets' geometry. Tolerances: 4 Monte Carlo standard errors."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+
+import jaxcollapse as jc
+from jaxcollapse.engine.params import ConfigError
+from jaxcollapse.families import kde
+
+from .reference import z_score
+
+CHECKED = [0, 1, 4, 10]
+
+
+@pytest.mark.parametrize("regime,extra", [("replace", {}), ("mix", {"alpha": 0.3}), ("accumulate", {}),
+                                          ("accumulate-subsample", {})])
+def test_expected_heldout_density_matches_the_convolution_recursion(regime, extra):
+    result = jc.run("kde", {"dataset": "blobs", "n": 30, "bandwidth": 0.4, "test_size": 100, "regime": regime, **extra},
+                    seeds=2000, generations=10, key=21, keep=())
+    z = z_score(result.mean("mean_density")[CHECKED], result.stderr("mean_density")[CHECKED],
+                result.theory["mean_density"][CHECKED])
+    assert np.all(np.abs(z) < 4), np.round(z, 2)
+
+
+def test_accumulate_stays_within_its_bound_and_replace_does_not():
+    """The real points stay in the pool, so p_t >= (n0 / N_t) p_0 pointwise and
+    nll_t <= nll_0 + log(N_t / n0) for every seed; replace leaves that bound."""
+    common = {"dataset": "moons", "n": 40, "bandwidth": 0.1, "test_size": 200}
+    runs = {r: jc.run("kde", {**common, "regime": r}, seeds=200, generations=25, key=22, keep=("nll",))
+            for r in ("accumulate", "replace")}
+    nll = runs["accumulate"].per_seed["nll"]
+    bound = nll[:, :1] + np.log(np.arange(1, 27))
+    assert np.all(nll <= bound + 1e-4)
+    replace = runs["replace"].per_seed["nll"]
+    assert np.mean(replace[:, -1] > bound[:, -1]) > 0.9
+
+
+def test_log_density_against_numpy():
+    jax.config.update("jax_enable_x64", True)
+    rng = np.random.default_rng(1)
+    x, queries, count, h = rng.normal(size=(2 * kde.TILE, 2)), rng.normal(size=(30, 2)), 700, 0.3
+    sq = np.sum((queries[:, None] - x[None, :count]) ** 2, -1)
+    gaussian = logsumexp(-0.5 * sq / h**2, axis=1) - np.log(2 * np.pi * h**2) - np.log(count)
+    with np.errstate(divide="ignore"):
+        tophat = np.log(np.mean(sq < h**2, axis=1) / (np.pi * h**2))
+    for code, expected in ((0, gaussian), (1, tophat)):
+        got = kde.log_density(jnp.asarray(queries), jnp.asarray(x), count, h, code)
+        np.testing.assert_allclose(got, expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("code,variance", [(0, 1.0), (1, 0.25)])
+def test_kernel_draws_have_the_kernel_variance(code, variance):
+    """Sampling a one-point KDE is a kernel draw: per-coordinate variance h^2 (gaussian) or h^2/4
+    (uniform disc), mean 0; and every tophat draw lies within h."""
+    m, h = 200_000, 1.0
+    draws = np.asarray(kde.sample(jax.random.key(3), jnp.zeros((1, 2)), 1, h, code, m))
+    se = np.std(draws**2, axis=0) / np.sqrt(m)
+    assert np.all(np.abs(z_score(np.mean(draws**2, axis=0), se, variance)) < 4)
+    if code == 1:
+        assert np.max(np.linalg.norm(draws, axis=1)) <= h + 1e-6
+
+
+def test_bandwidth_rules_against_numpy():
+    result = jc.run("kde", {"dataset": "swiss", "n": 80}, grids={"bandwidth": ["scott", "silverman"]},
+                    seeds=8, generations=1, key=4, keep=("bandwidth", "spread"))
+    train = np.asarray(kde.sample_toy(jax.random.split(jax.random.fold_in(jax.random.fold_in(jax.random.key(4), 0), 0))[0],
+                                      3, 80, 0.1, 0.5))  # seed 0, generation 0, the training key
+    sd = np.sqrt(np.mean(np.var(train, axis=0)))
+    scott, silverman = result.per_seed["bandwidth"][:, 0, 0]
+    assert scott == pytest.approx(80 ** (-1 / 6) * sd, rel=1e-4)
+    assert silverman == pytest.approx((80 * 4 / 4) ** (-1 / 6) * sd, rel=1e-4)
+    assert result.per_seed["spread"][0, 0, 0] == pytest.approx(sd**2 + scott**2, rel=1e-4)
+
+
+def test_toy_sets_have_their_shapes():
+    key = jax.random.key(5)
+    circles = np.asarray(kde.sample_toy(key, 2, 4000, 0.0, 0.5))
+    radius = np.linalg.norm(circles, axis=1)
+    assert np.all(np.isclose(radius, 1.0, atol=1e-5) | np.isclose(radius, 0.5, atol=1e-5))
+    assert abs(np.mean(radius > 0.75) - 0.5) < 4 * 0.5 / np.sqrt(4000)
+    moons = np.asarray(kde.sample_toy(key, 1, 4000, 0.0, 0.5))
+    upper = np.isclose(np.linalg.norm(moons, axis=1), 1.0, atol=1e-5) & (moons[:, 1] >= -1e-6)
+    lower = np.isclose(np.linalg.norm(moons - [1.0, 0.5], axis=1), 1.0, atol=1e-5) & (moons[:, 1] <= 0.5 + 1e-6)
+    assert np.all(upper | lower)
+    blobs = np.asarray(kde.sample_toy(key, 0, 30000, 0.0, 0.5))
+    np.testing.assert_allclose(blobs.mean(0), 0.0, atol=4 * np.sqrt((4 / 2 + 0.25) / 30000))
+
+
+@pytest.mark.parametrize("settings,message", [
+    ({"bandwidth": -1}, "bandwidth=-1"),
+    ({"bandwidth": "auto"}, "bandwidth=auto"),
+    ({"dataset": "spiral"}, "dataset=spiral"),
+    ({"alpha": 0.5}, "regime=mix"),
+    ({"n": 1}, "n=1"),
+    ({"kernel": "epanechnikov"}, "kernel=epanechnikov"),
+])
+def test_validation(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        jc.run("kde", settings, seeds=2, generations=2)

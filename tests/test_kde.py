@@ -43,7 +43,7 @@ def test_accumulate_stays_within_its_bound_and_replace_does_not():
 def test_log_density_against_numpy():
     jax.config.update("jax_enable_x64", True)
     rng = np.random.default_rng(1)
-    x, queries, count, h = rng.normal(size=(2 * kde.TILE, 2)), rng.normal(size=(30, 2)), 700, 0.3
+    x, queries, count, h = rng.normal(size=(2 * kde.TILE + 37, 2)), rng.normal(size=(30, 2)), 1030, 0.3
     sq = np.sum((queries[:, None] - x[None, :count]) ** 2, -1)
     gaussian = logsumexp(-0.5 * sq / h**2, axis=1) - np.log(2 * np.pi * h**2) - np.log(count)
     with np.errstate(divide="ignore"):

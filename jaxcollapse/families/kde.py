@@ -5,7 +5,9 @@ A KDE is its data: ``x [rows, d]`` whose first ``count`` rows are valid, and a b
   gaussian  K_h(u) = N(u; 0, h^2 I),   tophat  K_h(u) = 1{|u| < h} / (volume of the radius-h ball).
 Sampling picks a valid row uniformly and adds a kernel draw (tophat: uniform in the ball).
 ``log_density`` runs over the rows in tiles of ``TILE`` with a running log-sum-exp, for a traced
-number of tiles, so a growing pool costs what its valid rows cost, not its capacity.
+number of tiles, so a growing pool costs what its valid rows cost, not its capacity; with a fixed
+bandwidth an appended batch only adds its own kernel sum (``log_kernel_sum``), so the ``kde``
+study scores an accumulating pool at the cost of the new batch alone.
 
 Toy sets (scikit-learn's shapes, drawn in JAX with random rather than evenly spaced angles):
   blobs    3 isotropic Gaussians of sd ``blob_std`` centred on a circle of radius 2
@@ -59,12 +61,13 @@ def _log_kernel(sq_dist, h, kernel: Int[Array, ""], d: int):
     return jnp.where(kernel == 0, gaussian, tophat)
 
 
-def log_density(
+def log_kernel_sum(
     queries: Float[Array, "q d"], x: Float[Array, "rows d"], count, h, kernel
 ) -> Float[Array, " q"]:
-    """log p(y) for every query, over the first ``count`` rows (rows a multiple of TILE)."""
+    """log sum_{i < count} K_h(y - x_i) for every query."""
     rows, d = x.shape
     tile = min(TILE, rows)
+    x = jnp.pad(x, ((0, -rows % tile), (0, 0)))  # whole tiles (dynamic_slice would clamp a last partial one)
 
     def body(i, carry):
         top, total = carry
@@ -81,7 +84,12 @@ def log_density(
     start = (jnp.full(queries.shape[0], -jnp.inf, x.dtype), jnp.zeros(queries.shape[0], x.dtype))
     tiles = (count + tile - 1) // tile
     top, total = jax.lax.fori_loop(0, tiles, body, start)
-    return jnp.where(total > 0, top + jnp.log(jnp.where(total > 0, total, 1.0)), -jnp.inf) - jnp.log(count)
+    return jnp.where(total > 0, top + jnp.log(jnp.where(total > 0, total, 1.0)), -jnp.inf)
+
+
+def log_density(queries: Float[Array, "q d"], x: Float[Array, "rows d"], count, h, kernel) -> Float[Array, " q"]:
+    """log p(y) for every query: the KDE of the first ``count`` rows."""
+    return log_kernel_sum(queries, x, count, h, kernel) - jnp.log(count)
 
 
 def sample(key: PRNGKeyArray, x: Float[Array, "rows d"], count, h, kernel, m: int) -> Float[Array, "m d"]:

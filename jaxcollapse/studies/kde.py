@@ -81,6 +81,7 @@ class KDEStudy(Study):
     pool_rows: int = eqx.field(static=True)  # the accumulated pool's capacity (0: no pool)
     subsamples: bool = eqx.field(static=True)
     mixes: bool = eqx.field(static=True)
+    incremental: bool = eqx.field(static=True)  # accumulate, fixed h: add each batch's kernel sum
 
     # ---- host side --------------------------------------------------------------------------
     @classmethod
@@ -93,7 +94,11 @@ class KDEStudy(Study):
     @classmethod
     def static_key(cls, config: dict[str, Any]) -> tuple:
         pooled = config["regime"] in ("accumulate", "accumulate-subsample")
-        pool = (config["regime"], int(np.sum(config["n"]))) if pooled else None
+        # Accumulate with a fixed bandwidth scores each new batch alone, so its pool's padding costs
+        # nothing and every n shares one compile; otherwise pool buffers keep sizes apart.
+        incremental = config["regime"] == "accumulate" and config["bandwidth"] not in RULES
+        size = None if incremental else int(np.sum(config["n"]))
+        pool = (config["regime"], size, config["bandwidth"] in RULES) if pooled else None
         return (config["test_size"], pool)
 
     @classmethod
@@ -107,7 +112,8 @@ class KDEStudy(Study):
         return cls(test_size=first["test_size"], n_max=n_max,
                    rows=pool_rows if pooled and not subsamples else _round_up(n_max),
                    pool_rows=pool_rows, subsamples=subsamples,
-                   mixes=any(c["regime"] == "mix" for c in configs))
+                   mixes=any(c["regime"] == "mix" for c in configs),
+                   incremental=pooled and not subsamples and first["bandwidth"] not in RULES)
 
     def numeric(self, config: dict[str, Any]) -> dict[str, np.ndarray]:
         rule = config["bandwidth"]
@@ -146,30 +152,28 @@ class KDEStudy(Study):
                            (count * (DIM + 2) / 4.0) ** (-1.0 / (DIM + 4)))
         return jnp.where(params["rule"] == FIXED, params["bandwidth"], factor * sd), sd**2
 
-    def _measure(self, x, count, h, variance, test, params):
-        logp = kde.log_density(test, x, count, h, params["kernel"])
+    def _measure(self, logp, h, variance, params):
         return {
             "nll": -jnp.mean(jnp.maximum(logp, np.log(DENSITY_FLOOR))),
             "mean_density": jnp.mean(jnp.exp(logp)),
-            "zero_density": jnp.mean(~jnp.isfinite(logp)).astype(x.dtype),
+            "zero_density": jnp.mean(~jnp.isfinite(logp)).astype(h.dtype),
             "spread": variance + kde.kernel_variance(h, params["kernel"], DIM),
             "bandwidth": h,
         }
-
-    def _fit(self, x, count, test, params):
-        h, variance = self._bandwidth(x, count, params)
-        return (x, count, h), self._measure(x, count, h, variance, test, params)
 
     def init(self, key, params):
         k_train, k_test = jax.random.split(key)
         test = self._real(k_test, self.test_size, params)
         real = self._real(k_train, max(self.rows, self.pool_rows), params)
         n0 = params["n"][0]
-        model, metrics = self._fit(real[: self.rows], n0, test, params)
-        return (model, test, real[: self.pool_rows] if self.pool_rows else None, n0), metrics
+        x = real[: self.rows]
+        h, variance = self._bandwidth(x, n0, params)
+        log_sum = kde.log_kernel_sum(test, x, n0, h, params["kernel"])
+        state = ((x, n0, h), test, real[: self.pool_rows] if self.pool_rows else None, n0, log_sum)
+        return state, self._measure(log_sum - jnp.log(n0), h, variance, params)
 
     def step(self, state, key, t, params):
-        (x, count, h), test, pool, pooled_count = state
+        (x, count, h), test, pool, pooled_count, log_sum = state
         k_sample, k_real, k_select = jax.random.split(key, 3)
         n_t = params["n"][t]
         fresh = kde.sample(k_sample, x, count, h, params["kernel"], self.n_max)
@@ -190,8 +194,13 @@ class KDEStudy(Study):
                 n_real = regimes.real_count(params["regime"], params["alpha"][t], n_t)
                 data = jnp.where((rows < n_real)[:, None], self._real(k_real, self.n_max, params), fresh)
             data = jnp.pad(data, ((0, self.rows - self.n_max), (0, 0)))
-        model, metrics = self._fit(data, size, test, params)
-        return (model, test, pool, pooled_count), metrics
+        h, variance = self._bandwidth(data, size, params)
+        if self.incremental:  # the pool's kernel sum is the old one plus the new batch's (h fixed)
+            log_sum = jnp.logaddexp(log_sum, kde.log_kernel_sum(test, fresh, n_t, h, params["kernel"]))
+        else:
+            log_sum = kde.log_kernel_sum(test, data, size, h, params["kernel"])
+        state = ((data, size, h), test, pool, pooled_count, log_sum)
+        return state, self._measure(log_sum - jnp.log(size), h, variance, params)
 
     # ---- closed forms -------------------------------------------------------------------------
     @classmethod

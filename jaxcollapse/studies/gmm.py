@@ -299,10 +299,10 @@ register_preset(Preset(
 register_preset(Preset(
     name="gmm-regimes",
     study="gmm",
-    description="2-component GMM under replace / accumulate / accumulate-subsample, n in {100, 1000}",
+    description="2-component GMM under replace / accumulate / accumulate-subsample, n in {100, 300}",
     settings={"components": 2, "em_iterations": 20},
-    grids={"regime": ["replace", "accumulate", "accumulate-subsample"], "n": [100, 1000]},
-    seeds=200,
+    grids={"regime": ["replace", "accumulate", "accumulate-subsample"], "n": [100, 300]},
+    seeds=100,
     generations=100,
     quick={"seeds": 30, "generations": 20, "grids": {"regime": ["replace", "accumulate"], "n": [100]}},
 ))

@@ -150,3 +150,29 @@ def gmm_em(x, start_weights, start_means, start_covs, iterations, floor):
         covs = np.stack([(resp[:, k, None] * (x - means[k])).T @ (x - means[k]) / counts[k] + floor * np.eye(x.shape[1])
                          for k in range(len(weights))])
     return weights, means, covs
+
+
+def total_cca(x, y, ridge):
+    """Sum of canonical correlations by symmetric inverse square roots (scipy), float64."""
+    from scipy.linalg import sqrtm
+
+    x, y = x - x.mean(0), y - y.mean(0)
+    n = len(x)
+    sxx = x.T @ x / (n - 1) + ridge * np.eye(x.shape[1])
+    syy = y.T @ y / (n - 1) + ridge * np.eye(y.shape[1])
+    t = np.linalg.inv(np.real(sqrtm(sxx))) @ (x.T @ y / (n - 1)) @ np.linalg.inv(np.real(sqrtm(syy)))
+    return np.linalg.svd(t, compute_uv=False).sum()
+
+
+def ridge_cv_r2(z, targets, ridge, folds):
+    """k-fold ridge R^2 averaged over tasks and folds, contiguous folds, centred on the training part."""
+    n = len(z)
+    fold = np.arange(n) * folds // n
+    scores = []
+    for k in range(folds):
+        tr, te = fold != k, fold == k
+        zm, tm = z[tr].mean(0), targets[tr].mean(0)
+        w = np.linalg.solve((z[tr] - zm).T @ (z[tr] - zm) + ridge * np.eye(z.shape[1]), (z[tr] - zm).T @ (targets[tr] - tm))
+        pred = (z[te] - zm) @ w + tm
+        scores.append(np.mean(1 - ((pred - targets[te]) ** 2).sum(0) / ((targets[te] - targets[te].mean(0)) ** 2).sum(0)))
+    return np.mean(scores)

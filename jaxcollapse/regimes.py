@@ -15,10 +15,14 @@ compile; a study turns the code into arithmetic masks (``jnp.where``), never Pyt
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
+
+from .engine.params import ConfigError
 
 REGIMES = ("replace", "mix", "accumulate", "accumulate-subsample")
 REPLACE, MIX, ACCUMULATE, ACCUMULATE_SUBSAMPLE = range(len(REGIMES))
 NEEDS_POOL = ("accumulate-subsample",)
+POOLED = ("accumulate", "accumulate-subsample")  # regimes whose training data grow with t
 
 
 def code(regime: str) -> int:
@@ -28,3 +32,9 @@ def code(regime: str) -> int:
 def real_count(regime, alpha_t, n_t):
     """Fresh real samples in generation t: round(alpha_t n_t) under ``mix``, else 0."""
     return jnp.where(regime == MIX, jnp.round(alpha_t * n_t), 0).astype(n_t.dtype)
+
+
+def check_alpha(config) -> None:
+    """Fresh real data (alpha > 0) only exist under ``mix``: refuse them elsewhere (ConfigError)."""
+    if config["regime"] != "mix" and np.any(np.asarray(config["alpha"]) > 0):
+        raise ConfigError(f"alpha: fresh real data need regime=mix (got regime={config['regime']})")

@@ -38,13 +38,16 @@ class Study(eqx.Module):
       ``step(state, key, t, params)``  -> (state, metrics at generation t)
       ``theory(config, generations)``  closed-form expected metrics, arrays over t = 0..T
       ``truth(config)``                the true distribution's parameters, for summary.json
-      ``bytes_per_seed()``             rough working-set size, to pick a chunk size
+      ``bytes_per_seed()``             rough working-set size, to pick chunk and block sizes
     """
 
     name: ClassVar[str]
     description: ClassVar[str]
     params: ClassVar[tuple[Param, ...]]
     metrics: ClassVar[tuple[str, ...]]
+    # Working-set budget of one seed block (None: the engine's cache-sized default). A study
+    # whose step is dominated by many small batched LAPACK calls runs faster in one wide block.
+    block_bytes: ClassVar[int | None] = None
 
     @classmethod
     def param(cls, name: str) -> Param:

@@ -191,10 +191,11 @@ def auto_chunk(study: Study, points: int, seeds: int) -> int:
 
 def seed_block(study: Study, points: int, seeds: int) -> int:
     """Seeds per block, the unit that is compiled (vmapped) and reduced: a power of two, at most
-    SEED_BLOCK, small enough that a block's working set stays near BLOCK_BYTES, and for a small
-    run no larger than the next power of two >= seeds (at least 8). It depends on the study's
-    structure and the run, never on the chunk size or the device count."""
-    fit = BLOCK_BYTES // max(1, study.bytes_per_seed() * points)
+    SEED_BLOCK, small enough that a block's working set stays near the study's ``block_bytes``
+    (BLOCK_BYTES unless the study sets it), and for a small run no larger than the next power of
+    two >= seeds (at least 8). It depends on the study's structure and the run, never on the
+    chunk size or the device count."""
+    fit = (study.block_bytes or BLOCK_BYTES) // max(1, study.bytes_per_seed() * points)
     cap = min(SEED_BLOCK, 1 << max(3, int(fit).bit_length() - 1), max(8, 1 << (seeds - 1).bit_length()))
     return int(max(8, cap))
 

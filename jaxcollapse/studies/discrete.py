@@ -44,7 +44,7 @@ import numpy as np
 from scipy.stats import binom
 
 from .. import regimes
-from ..engine.params import ConfigError, Param, fill_initial_size
+from ..engine.params import Param, fill_initial_size
 from ..engine.study import Study, float_dtype
 from ..families import categorical
 from .registry import Preset, register_preset, register_study
@@ -88,8 +88,7 @@ class DiscreteStudy(Study):
     @classmethod
     def check(cls, config: dict[str, Any], generations: int) -> dict[str, Any]:
         config = fill_initial_size(config)
-        if config["regime"] != "mix" and np.any(np.asarray(config["alpha"]) > 0):
-            raise ConfigError(f"alpha: fresh real data need regime=mix (got regime={config['regime']})")
+        regimes.check_alpha(config)
         return config
 
     @classmethod

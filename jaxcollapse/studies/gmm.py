@@ -124,13 +124,12 @@ class MixtureStudy(Study):
         truth_weights(config)
         if np.any(config["n"] < config["components"]):
             raise ConfigError(f"n and n0 must be >= components={config['components']} (EM needs a point per component)")
-        if config["regime"] != "mix" and np.any(np.asarray(config["alpha"]) > 0):
-            raise ConfigError(f"alpha: fresh real data need regime=mix (got regime={config['regime']})")
+        regimes.check_alpha(config)
         return config
 
     @classmethod
     def static_key(cls, config: dict[str, Any]) -> tuple:
-        pooled = config["regime"] in ("accumulate", "accumulate-subsample")
+        pooled = config["regime"] in regimes.POOLED
         # Pool buffers: keep sizes apart, and fit accumulate on the pool but subsample on n_max rows.
         pool = (config["regime"], int(np.sum(config["n"]))) if pooled else None
         return (config["components"], config["dim"], config["init"], config["em_iterations"], config["eval_size"], pool)
@@ -139,7 +138,7 @@ class MixtureStudy(Study):
     def build(cls, configs: list[dict[str, Any]], generations: int) -> "MixtureStudy":
         first = configs[0]
         n_max = max(int(np.max(c["n"])) for c in configs)
-        pooled = first["regime"] in ("accumulate", "accumulate-subsample")
+        pooled = first["regime"] in regimes.POOLED
         return cls(components=first["components"], dim=first["dim"], init_method=first["init"],
                    em_iterations=first["em_iterations"], eval_size=first["eval_size"], n_max=n_max,
                    pool_capacity=max(int(np.sum(c["n"])) for c in configs) + n_max if pooled else 0,

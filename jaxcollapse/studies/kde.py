@@ -42,7 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import regimes
-from ..engine.params import ConfigError, Param, fill_initial_size
+from ..engine.params import Param, fill_initial_size
 from ..engine.study import Study, float_dtype
 from ..families import kde
 from .registry import Preset, register_preset, register_study
@@ -88,13 +88,12 @@ class KDEStudy(Study):
     @classmethod
     def check(cls, config: dict[str, Any], generations: int) -> dict[str, Any]:
         config = fill_initial_size(config)
-        if config["regime"] != "mix" and np.any(np.asarray(config["alpha"]) > 0):
-            raise ConfigError(f"alpha: fresh real data need regime=mix (got regime={config['regime']})")
+        regimes.check_alpha(config)
         return config
 
     @classmethod
     def static_key(cls, config: dict[str, Any]) -> tuple:
-        pooled = config["regime"] in ("accumulate", "accumulate-subsample")
+        pooled = config["regime"] in regimes.POOLED
         # Accumulate with a fixed bandwidth scores each new batch alone, so its pool's padding costs
         # nothing and every n shares one compile; otherwise pool buffers keep sizes apart.
         incremental = config["regime"] == "accumulate" and config["bandwidth"] not in RULES
@@ -106,7 +105,7 @@ class KDEStudy(Study):
     def build(cls, configs: list[dict[str, Any]], generations: int) -> "KDEStudy":
         first = configs[0]
         n_max = max(int(np.max(c["n"])) for c in configs)
-        pooled = first["regime"] in ("accumulate", "accumulate-subsample")
+        pooled = first["regime"] in regimes.POOLED
         capacity = max(int(np.sum(c["n"])) for c in configs) + n_max
         subsamples = first["regime"] == "accumulate-subsample"
         pool_rows = _round_up(capacity) if pooled else 0
@@ -218,7 +217,7 @@ class KDEStudy(Study):
         density[0], pool = overlaps @ weights, n[0]
         for t in range(1, generations + 1):
             shifted = np.roll(weights, 1)
-            if config["regime"] in ("accumulate", "accumulate-subsample"):
+            if config["regime"] in regimes.POOLED:
                 weights = (pool * weights + n[t] * shifted) / (pool + n[t])
                 pool += n[t]
             else:

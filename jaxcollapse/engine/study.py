@@ -45,9 +45,10 @@ class Study(eqx.Module):
     description: ClassVar[str]
     params: ClassVar[tuple[Param, ...]]
     metrics: ClassVar[tuple[str, ...]]
-    # Working-set budget of one seed block (None: the engine's cache-sized default). A study
-    # whose step is dominated by many small batched LAPACK calls runs faster in one wide block.
+    # Working-set budgets of one seed block and of one chunk (one compiled call); None: the
+    # engine's defaults (a cache-sized block, a 1 GiB chunk).
     block_bytes: ClassVar[int | None] = None
+    chunk_bytes: ClassVar[int | None] = None
 
     @classmethod
     def param(cls, name: str) -> Param:

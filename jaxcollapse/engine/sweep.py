@@ -182,9 +182,10 @@ def _progress(message: str, enabled: bool) -> None:
 
 def auto_chunk(study: Study, points: int, seeds: int) -> int:
     """Seeds per compiled call: within the memory budget and MAX_AUTO_CHUNK, balanced so
-    the last chunk is not mostly padding (10,000 seeds -> one chunk, 12,000 -> 2 x 6,000)."""
+    the last chunk is not mostly padding (10,000 seeds -> one chunk, 12,000 -> 2 x 6,000). The
+    budget is CHUNK_BYTES unless the study sets ``chunk_bytes``."""
     per_seed = max(1, study.bytes_per_seed() * points)
-    cap = int(max(1, min(MAX_AUTO_CHUNK, CHUNK_BYTES // per_seed)))
+    cap = int(max(1, min(MAX_AUTO_CHUNK, (study.chunk_bytes or CHUNK_BYTES) // per_seed)))
     pieces = -(-seeds // cap)
     return -(-seeds // pieces)
 

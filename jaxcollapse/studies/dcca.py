@@ -120,10 +120,12 @@ class DCCAStudy(Study):
     )
     metrics = ("r2", "corr_train", "corr_test", "noise_gap", "nesum_first", "nesum_mean", "recon_error",
                "denoise_error", "r2_cca", "r2_concat")
-    # Each epoch is dozens of small batched SVDs / Cholesky factors: measured on 2 CPU cores, an
-    # 18-point grid ran 288 runs in 16 s as one 16-seed block but took minutes as lax.map over two
-    # cache-sized 8-seed blocks. Blocks of this study are therefore as wide as the run allows.
-    block_bytes = 1 << 34
+    # Each epoch is dozens of small batched SVDs / Cholesky factors. Measured on 2 CPU cores with
+    # an 18-point grid: one 8- or 16-seed block per compiled call runs at 0.04-0.06 s a run, but
+    # lax.map over several blocks, or one 64-seed block, took minutes for the same work. So the
+    # automatic chunk of this study is a single block of moderate width.
+    block_bytes = 1 << 26
+    chunk_bytes = 1 << 26
 
     latent: int = eqx.field(static=True)
     view_dim: int = eqx.field(static=True)

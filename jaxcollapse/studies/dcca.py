@@ -37,6 +37,13 @@ Metrics per logged block (test rows, representations concat_k f_k(X_k)):
   r2_cca, r2_concat  the linear baselines
 The reconstruction and denoising read-outs are linear probes (the paper's exact definitions are
 not in the note); they measure what the paper's diagnostics measure, information an encoder drops.
+
+Readings of the details the paper note marks uncertain: Corr sums *all* canonical correlations
+(equal to the top-out_dim sum, as out_dim is the number of components); the noise A_k is redrawn
+every epoch (the prototype found a fixed draw works too); NESum is sum s_i / s_max; the
+generator, common rate, alpha values, learning rate and sizes are the note's proposal, scaled to
+a 2-core CPU. With these, DCCA's R^2 rises then falls and NR-DCCA stays flat above it (the
+paper's stated result); README says which diagnostics do not reproduce.
 """
 
 from __future__ import annotations

@@ -68,16 +68,12 @@ def test_objective_gradient_and_readouts_against_numpy():
     np.testing.assert_allclose(np.abs(np.diag(projected)), sv[:2], rtol=2e-3)
 
 
-# The training runs below are marked slow: on 2 CPU cores an intermittent deadlock of the XLA CPU
-# runtime was seen in this study's LAPACK-heavy nested scans (the process idles in
-# block_until_ready). Run them with `python -m pytest -m slow tests/test_dcca.py`.
 @pytest.fixture(scope="module")
 def shape_run():
     return jc.run("dcca", SMALL, grids={"method": ["dcca", "nr-dcca"], "alpha": [10.0]}, seeds=12, generations=16,
                   key=3, keep=("r2",))
 
 
-@pytest.mark.slow
 def test_dcca_rises_then_falls(shape_run):
     """Paired per seed: R^2 at its best logged epoch minus R^2 at the last, above 0 by 4 SE."""
     r2 = shape_run.per_seed["r2"][0, 0]  # [seed, t]
@@ -86,7 +82,6 @@ def test_dcca_rises_then_falls(shape_run):
     assert np.all(np.argmax(r2, axis=1) < r2.shape[1] - 1)
 
 
-@pytest.mark.slow
 def test_nr_dcca_ends_above_dcca(shape_run):
     r2 = shape_run.per_seed["r2"][:, 0]  # [method, seed, t]
     gap = r2[1, :, -1] - r2[0, :, -1]

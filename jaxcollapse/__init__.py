@@ -2,21 +2,20 @@
 
 __version__ = "0.1.0"
 
-import re
-import warnings
+import os
 
-from jaxlib import version as _jaxlib_version
+# jaxlib's CPU LAPACK kernels split a batched call into tasks on the intra-op pool and block a
+# pool thread until they finish, so two batched calls running at once on a 2-thread pool can
+# deadlock (see ``jaxcollapse.linalg``, which removes the cause where a step has several
+# independent factorisations). Turning XLA's concurrency-optimised scheduler off makes such
+# overlaps rarer everywhere else. It only takes effect if set before jax initialises its CPU
+# backend, which importing jaxcollapse first guarantees.
+_SCHEDULER_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
+if "xla_cpu_enable_concurrency_optimized_scheduler" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_SCHEDULER_FLAG}".strip()
 
-# jaxlib 0.10.0-0.11.1 split a batched LAPACK call (SVD, Cholesky, eigh, QR, triangular solve)
-# into tasks on the CPU intra-op pool and block a pool thread until they finish: when as many
-# such calls run at once as the pool has threads, every thread waits and the run hangs in
-# block_until_ready (seen on 2 cores in the dcca study). pyproject excludes these versions.
-if (0, 10, 0) <= tuple(int(p) for p in re.findall(r"\d+", _jaxlib_version.__version__)[:3]) < (0, 11, 2):
-    warnings.warn(f"jaxlib {_jaxlib_version.__version__} can deadlock in batched CPU linear algebra; "
-                  "install jaxlib<0.10 or >=0.11.2", RuntimeWarning, stacklevel=2)
-
-from .api import reproduce, run
-from .engine import ConfigError
-from .results import Result, load
+from .api import reproduce, run  # noqa: E402
+from .engine import ConfigError  # noqa: E402
+from .results import Result, load  # noqa: E402
 
 __all__ = ["ConfigError", "Result", "__version__", "load", "reproduce", "run"]

@@ -32,6 +32,8 @@ Metrics per logged block (test rows, representations concat_k f_k(X_k)):
   noise_gap       sum_k |Corr(f_k(X_k), f_k(A_k)) - Corr(X_k, A_k)| on the test rows, A fixed per seed
   nesum_first, nesum_mean NESum (sum s_i / s_max) of view 1's first weight matrix, and the mean
                   over every encoder weight matrix
+  nesum_input, nesum_hidden, nesum_output  NESum by layer, averaged over the two views: the input
+                  matrix, the hidden-to-hidden matrices (NaN at depth 1: there are none), the output
   recon_error     relative error of the best linear reconstruction of X_k from f_k(X_k) (mean over views)
   denoise_error   the same for noise A_k from f_k(A_k): how much of an input the encoder keeps
   r2_cca, r2_concat  the linear baselines
@@ -125,7 +127,8 @@ class DCCAStudy(Study):
         Param("view_noise", "noise sd added to each view before standardising", 0.2, low=0.0),
         Param("sharpness", "gain of the random view maps Phi_k", 2.0, low=0.0),
     )
-    metrics = ("r2", "corr_train", "corr_test", "noise_gap", "nesum_first", "nesum_mean", "recon_error",
+    metrics = ("r2", "corr_train", "corr_test", "noise_gap", "nesum_first", "nesum_mean", "nesum_input",
+               "nesum_hidden", "nesum_output", "recon_error",
                "denoise_error", "r2_cca", "r2_concat")
     # Each epoch is dozens of small batched SVDs / Cholesky factors. Measured on 2 CPU cores with
     # an 18-point grid: one 8- or 16-seed block per compiled call runs at 0.04-0.06 s a run, but
@@ -251,6 +254,15 @@ class DCCAStudy(Study):
     def _r2(self, features, targets, params):
         return cca.ridge_cv_r2(features, targets, params["eval_ridge"], self.folds)
 
+    def _nesum_by_layer(self, nesum: list) -> dict:
+        """nesum lists view 1's matrices (input, hidden..., output), then view 2's."""
+        layers = self.depth + 1
+        views = [nesum[:layers], nesum[layers:]]
+        hidden = [m for v in views for m in v[1:-1]]
+        return {"nesum_input": 0.5 * (views[0][0] + views[1][0]),
+                "nesum_hidden": jnp.mean(jnp.stack(hidden)) if hidden else jnp.asarray(jnp.nan, nesum[0].dtype),
+                "nesum_output": 0.5 * (views[0][-1] + views[1][-1])}
+
     def _measure(self, weights, data, baselines, params):
         views, targets, noise = data
         net = self._net(weights)
@@ -266,6 +278,7 @@ class DCCAStudy(Study):
             "noise_gap": self._noise_term(net, test, noise, params["ridge"]),
             "nesum_first": nesum[0],
             "nesum_mean": jnp.mean(jnp.stack(nesum)),
+            **self._nesum_by_layer(nesum),
             "recon_error": 0.5 * sum(cca.linear_reconstruction_error(h_test[k], test[k]) for k in range(2)),
             "denoise_error": 0.5 * sum(cca.linear_reconstruction_error(h_noise[k], noise[k]) for k in range(2)),
             **baselines,

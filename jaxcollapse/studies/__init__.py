@@ -1,6 +1,8 @@
 """One module per study; importing this package registers every study and preset."""
 
-from . import contaminated, dcca, discrete, gaussian, gmm, kde, neural_filter, next_token, regression  # noqa: F401  (registration side effects)
+from . import (  # noqa: F401  (registration side effects)
+    contaminated, dcca, discrete, gaussian, gmm, kde, neural_filter, next_token, regression, self_consuming_diffusion,
+)
 from .registry import PRESETS, STUDIES, Preset, get_preset, get_study
 
 __all__ = ["PRESETS", "STUDIES", "Preset", "get_preset", "get_study"]

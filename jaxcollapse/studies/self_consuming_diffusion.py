@@ -1,0 +1,388 @@
+"""``self-consuming-diffusion``: class-conditional generators retrained on their own samples, and
+latent space filtering (Cai, Wang, Liu & Zhang, "Stabilizing Self-Consuming Diffusion Models
+with Latent Space Filtering", AAAI 2026, arXiv:2511.12742).
+
+Data (the paper's theory model; the paper note's proposed toy): C classes, each an orthonormal
+rank-``rank`` subspace U_c of R^dim (``families.subspaces.class_bases``; ``overlap`` shrinks the
+principal angles), x = U_c z + noise * eps, z ~ N(0, I) or a ring of ``modes`` modes. Per seed:
+the bases, a real training set D_0 and a held-out real set, both n rows, class-balanced.
+
+Generators (``generator``, static):
+  ddpm  a class-conditional DDPM (``families.diffusion``): MLP noise predictor, ``diffusion_steps``
+        linear-schedule steps, ancestral sampling, ``train_steps`` Adam minibatch steps per
+        generation, either fine-tuned from the previous generation or trained from scratch
+        (``training``, traced). LSF latents: the generation-0 denoiser's last hidden layer, read
+        with the null label.
+  ppca  per-class probabilistic PCA fitted in closed form (weighted MLE), for 10^4 seeds. LSF
+        latents: a fixed random ReLU feature map relu(x_t R / sqrt(dim) + b) of width ``hidden``.
+        ``training`` has no effect (a closed-form fit has no starting point).
+
+Regimes at a fixed budget N = n (``regime``, traced; the note's table):
+  syn       train on model t-1's n samples (replace)
+  syn-add   the same with round(real_share * n) of them swapped for fresh real draws (mix)
+  acu       train on the whole pool: D_0 and every batch so far (accumulate; N grows)
+  acur      a uniform n-subset of the pool (accumulate-subsample)
+  acu-lsf   the n pool rows of highest probe confidence (top-N by ``lax.top_k``)
+All five share the pool buffer (capacity n (T+1)), so a regime grid compiles once.
+
+Generation loop: generation 0 trains on D_0, the probe is fitted once on D_0's latents, and D_0
+enters the pool with its confidences. Each generation t >= 1 adds S_t (model t-1's n samples;
+under syn-add with fresh real rows) to the pool with their confidences (computed once: e0 and the
+probe are frozen), selects the training rows, trains model t and draws S_{t+1}. The metrics of
+generation t are read on S_{t+1} against the held-out real rows.
+
+Readings of details the note marks uncertain (chosen to match the paper's setting): fine-tuning
+is the default and Adam restarts every generation; every generation trains ``train_steps``
+steps, so acu's growing budget is in data, not compute; latents are read at 20/40/60/80% of the
+diffusion steps (the third-party choice 200/400/600/800 of 1000), averaged over
+``latent_draws`` noise draws; xi is the mean confidence over these four timesteps
+(``filter_timestep`` picks one instead); OLE has no per-class floor. OLE is reported per
+sqrt(sample): on unit-normalised latents (centred at the real latents' mean; the data rows are
+not centred), OLE / sqrt(n) converges to sum_c sqrt(pi_c) ||C_c^1/2||_* - ||C^1/2||_*, a
+population quantity.
+
+Metrics (arrays over generations t = 0..T, on model t's samples):
+  fd                    Frechet distance to the held-out real rows (raw coordinates)
+  precision, recall     k-NN manifold estimates (Kynkaanniemi et al., k = ``knn``)
+  ole_t20 .. ole_t80    OLE / sqrt(n) of the latents at 20, 40, 60, 80% of the steps
+  ole_data              OLE / sqrt(n) of the samples themselves
+  class_angle           mean over class pairs of the smallest principal angle between the fitted
+                        class subspaces (degrees; the truth's are near 90 at overlap 0)
+  subspace_error        mean over classes of the largest principal angle between the fitted
+                        and the true class subspace (degrees)
+  confidence            mean probe confidence xi of model t's samples (by generation of origin)
+  real_share, mean_origin, selected_confidence, train_size
+                        of the training set of generation t: share of real rows (D_0 and fresh
+                        real), mean generation of origin, mean xi, row count
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..engine.params import ConfigError, Param
+from ..engine.study import Study, float_dtype
+from ..families import diffusion, sample_quality, subspaces
+from ..filters import latent_space
+from .registry import Preset, register_preset, register_study
+
+REGIMES = ("syn", "syn-add", "acu", "acur", "acu-lsf")
+SYN, SYN_ADD, ACU, ACUR, ACU_LSF = range(len(REGIMES))
+LATENT_FRACTIONS = (0.2, 0.4, 0.6, 0.8)
+FILTER_TIMESTEPS = ("mean", "t20", "t40", "t60", "t80")
+
+
+@register_study
+class SelfConsumingDiffusionStudy(Study):
+    name = "self-consuming-diffusion"
+    description = "Class-conditional DDPM / PPCA retrained on its own samples; latent space filtering (Cai et al., LSF)"
+    params = (
+        Param("generator", "ddpm (MLP DDPM) or ppca (closed-form per-class PPCA, for many seeds)", "ppca",
+              kind="choice", static=True, choices=("ddpm", "ppca")),
+        Param("regime", "training set of each generation: " + ", ".join(REGIMES), "acu-lsf", kind="choice",
+              choices=REGIMES),
+        Param("real_share", "fresh real share of the budget under syn-add", 0.3, low=0.0, high=1.0),
+        Param("training", "ddpm: fine-tune the previous generation or train from scratch", "fine-tune",
+              kind="choice", choices=("fine-tune", "scratch")),
+        Param("n", "training budget N per generation, also the evaluation sample size (static)", 1000, kind="int",
+              static=True, low=2),
+        Param("classes", "classes C (static)", 4, kind="int", static=True, low=2),
+        Param("dim", "ambient dimension D (static)", 16, kind="int", static=True, low=2),
+        Param("rank", "dimension of each class subspace (static)", 2, kind="int", static=True, low=1),
+        Param("noise", "isotropic noise sd around each subspace", 0.05, low=0.0),
+        Param("overlap", "mixing weight of a shared random basis (0: independent subspaces)", 0.0, low=0.0, high=0.95),
+        Param("modes", "modes on a ring inside each subspace (0: Gaussian coefficients; static)", 0, kind="int",
+              static=True, low=0),
+        Param("mode_sd", "sd of each mode (modes > 0)", 0.2, low=0.0),
+        Param("diffusion_steps", "diffusion steps T of the noise schedule (static)", 200, kind="int", static=True,
+              low=50),
+        Param("hidden", "ddpm: denoiser width; ppca: random feature width (static)", 128, kind="int", static=True, low=1),
+        Param("depth", "ddpm: hidden layers (static)", 2, kind="int", static=True, low=1),
+        Param("embed", "ddpm: time and class embedding width (static, even)", 16, kind="int", static=True, low=2),
+        Param("train_steps", "ddpm: Adam steps per generation (static)", 1000, kind="int", static=True, low=1),
+        Param("batch", "ddpm: minibatch size (static)", 128, kind="int", static=True, low=1),
+        Param("learning_rate", "ddpm: Adam learning rate", 2e-3, low=0.0),
+        Param("label_dropout", "ddpm: probability of training on the null label", 0.1, low=0.0, high=1.0),
+        Param("latent_draws", "noise draws averaged per latent (static)", 4, kind="int", static=True, low=1),
+        Param("filter_timestep", "xi: mean over the four latent timesteps, or one of them", "mean", kind="choice",
+              choices=FILTER_TIMESTEPS),
+        Param("probe_steps", "Adam steps of the softmax probe (static)", 300, kind="int", static=True, low=1),
+        Param("probe_learning_rate", "probe Adam learning rate", 0.05, low=0.0),
+        Param("probe_l2", "probe L2 penalty", 1e-3, low=0.0),
+        Param("knn", "k of the k-NN precision and recall (static)", 3, kind="int", static=True, low=1),
+    )
+    metrics = ("fd", "precision", "recall", "ole_t20", "ole_t40", "ole_t60", "ole_t80", "ole_data", "class_angle",
+               "subspace_error", "confidence", "real_share", "mean_origin", "selected_confidence", "train_size")
+
+    generator: str = eqx.field(static=True)
+    n: int = eqx.field(static=True)
+    classes: int = eqx.field(static=True)
+    dim: int = eqx.field(static=True)
+    rank: int = eqx.field(static=True)
+    modes: int = eqx.field(static=True)
+    steps: int = eqx.field(static=True)
+    hidden: int = eqx.field(static=True)
+    depth: int = eqx.field(static=True)
+    embed: int = eqx.field(static=True)
+    train_steps: int = eqx.field(static=True)
+    batch: int = eqx.field(static=True)
+    draws: int = eqx.field(static=True)
+    probe_steps: int = eqx.field(static=True)
+    knn: int = eqx.field(static=True)
+    capacity: int = eqx.field(static=True)  # pool rows: n (T + 1)
+
+    # ---- host side --------------------------------------------------------------------------
+    @classmethod
+    def check(cls, config: dict[str, Any], generations: int) -> dict[str, Any]:
+        if config["n"] % config["classes"]:
+            raise ConfigError(f"n={config['n']}: must be a multiple of classes={config['classes']} (class-balanced sets)")
+        if config["rank"] >= config["dim"]:
+            raise ConfigError(f"rank={config['rank']}: must be below dim={config['dim']}")
+        if config["modes"] and config["rank"] < 2:
+            raise ConfigError(f"modes={config['modes']}: a ring of modes needs rank >= 2 (got {config['rank']})")
+        if config["embed"] % 2:
+            raise ConfigError(f"embed={config['embed']}: must be even (sine and cosine halves)")
+        if config["knn"] >= config["n"]:
+            raise ConfigError(f"knn={config['knn']}: must be below n={config['n']}")
+        if config["n"] // config["classes"] <= config["rank"]:
+            raise ConfigError(f"n={config['n']}: needs more than rank={config['rank']} rows per class")
+        return config
+
+    @classmethod
+    def build(cls, configs: list[dict[str, Any]], generations: int) -> "SelfConsumingDiffusionStudy":
+        c = configs[0]
+        return cls(generator=c["generator"], n=c["n"], classes=c["classes"], dim=c["dim"], rank=c["rank"],
+                   modes=c["modes"], steps=c["diffusion_steps"], hidden=c["hidden"], depth=c["depth"],
+                   embed=c["embed"], train_steps=c["train_steps"], batch=c["batch"], draws=c["latent_draws"],
+                   probe_steps=c["probe_steps"], knn=c["knn"], capacity=c["n"] * (generations + 1))
+
+    def numeric(self, config: dict[str, Any]) -> dict[str, np.ndarray]:
+        choice = FILTER_TIMESTEPS.index(config["filter_timestep"])
+        weights = np.full(len(LATENT_FRACTIONS), 1.0 / len(LATENT_FRACTIONS)) if choice == 0 else \
+            np.eye(len(LATENT_FRACTIONS))[choice - 1]
+        return {
+            "regime": np.int32(REGIMES.index(config["regime"])),
+            "real_share": np.float64(config["real_share"]),
+            "scratch": np.bool_(config["training"] == "scratch"),
+            "noise": np.float64(config["noise"]),
+            "overlap": np.float64(config["overlap"]),
+            "mode_sd": np.float64(config["mode_sd"]),
+            "learning_rate": np.float64(config["learning_rate"]),
+            "label_dropout": np.float64(config["label_dropout"]),
+            "filter_weights": weights,
+            "probe_learning_rate": np.float64(config["probe_learning_rate"]),
+            "probe_l2": np.float64(config["probe_l2"]),
+        }
+
+    def bytes_per_seed(self) -> int:
+        item = np.dtype(float_dtype()).itemsize
+        latent = len(LATENT_FRACTIONS) * self.draws * self.n * self.hidden
+        training = self.batch * (self.hidden * (self.depth + 1) + self.dim) * 6 if self.generator == "ddpm" else 0
+        return item * (self.capacity * (self.dim + 4) + 4 * self.n**2 + 2 * latent + training
+                       + self.n * (self.hidden + self.dim) * 4) + 4096
+
+    # ---- generators -------------------------------------------------------------------------
+    def _schedule(self) -> diffusion.Schedule:
+        return diffusion.linear_schedule(self.steps, float_dtype())
+
+    def _latent_steps(self):
+        return jnp.asarray([round(f * self.steps) - 1 for f in LATENT_FRACTIONS])
+
+    def _labels(self):
+        return jnp.arange(self.n) % self.classes
+
+    def _skeleton(self, key) -> diffusion.Denoiser:
+        return diffusion.Denoiser(self.dim, self.classes, self.hidden, self.depth, self.embed, key=key)
+
+    def _static_part(self):
+        return eqx.filter(self._skeleton(jax.random.key(0)), eqx.is_array, inverse=True)
+
+    def _fit(self, model, key, x, labels, rows, count, params):
+        """Model t from rows[:count] of (x, labels): PPCA's weighted MLE, or DDPM training."""
+        if self.generator == "ppca":
+            weights = jnp.zeros(x.shape[0], x.dtype).at[rows].add((jnp.arange(rows.shape[0]) < count).astype(x.dtype))
+            return subspaces.fit_ppca(x, labels, weights, self.classes, self.rank)
+        k_init, k_train = jax.random.split(key)
+        fresh = eqx.filter(self._skeleton(k_init), eqx.is_array)
+        start = fresh if model is None else jax.tree.map(lambda f, m: jnp.where(params["scratch"], f, m), fresh, model)
+        trained, _ = diffusion.train(start, self._static_part(), k_train, x, labels, rows, count, self._schedule(),
+                                     steps=self.train_steps, batch=self.batch, learning_rate=params["learning_rate"],
+                                     label_dropout=params["label_dropout"], null_label=self.classes)
+        return trained
+
+    def _sample(self, model, key):
+        if self.generator == "ppca":
+            return subspaces.sample_ppca(key, model, self._labels())
+        net = eqx.combine(model, self._static_part())
+        return diffusion.sample(net, key, self._labels(), self.dim, self._schedule(), float_dtype())
+
+    def _feature_fn(self, encoder):
+        """e0(x_t, step): the frozen generation-0 latent map."""
+        if self.generator == "ppca":
+            return lambda x, step: jax.nn.relu(x @ encoder["R"] / np.sqrt(self.dim) + encoder["b"])
+        net = eqx.combine(encoder, self._static_part())
+        return lambda x, step: jax.vmap(net.features)(x, jnp.full((x.shape[0],), (step + 1) / self.steps, x.dtype),
+                                                      jnp.full((x.shape[0],), self.classes))
+
+    # ---- read-outs --------------------------------------------------------------------------
+    def _latents(self, frozen, key, x):
+        return latent_space.latents(self._feature_fn(frozen["encoder"]), key, x, self._latent_steps(), self._schedule(),
+                                    self.draws)
+
+    def _xi(self, frozen, features, params):
+        return params["filter_weights"] @ latent_space.confidence(frozen["probe"], features, self._labels())
+
+    def _ole(self, rows):
+        unit = rows / jnp.maximum(jnp.linalg.norm(rows, axis=-1, keepdims=True), 1e-12)
+        return subspaces.orthogonal_low_rank_excess(unit, self._labels(), self.classes) / np.sqrt(self.n)
+
+    def _measure(self, samples, key, frozen, composition, params):
+        features = self._latents(frozen, key, samples)
+        fit = subspaces.fit_ppca(samples, self._labels(), jnp.ones(self.n, samples.dtype), self.classes, self.rank)
+        pairs = [(a, b) for a in range(self.classes) for b in range(a + 1, self.classes)]
+        smallest = [jnp.arccos(subspaces.principal_cosines(fit["basis"][a], fit["basis"][b])[0]) for a, b in pairs]
+        largest = [jnp.arccos(subspaces.principal_cosines(fit["basis"][c], frozen["bases"][c])[-1])
+                   for c in range(self.classes)]
+        precision, recall = sample_quality.knn_precision_recall(frozen["test"], samples, self.knn)
+        ole = jax.vmap(self._ole)(features - frozen["latent_centre"])
+        return {
+            "fd": sample_quality.frechet_distance(samples, frozen["test"]),
+            "precision": precision,
+            "recall": recall,
+            **{f"ole_t{round(100 * f)}": ole[j] for j, f in enumerate(LATENT_FRACTIONS)},
+            "ole_data": self._ole(samples),
+            "class_angle": jnp.degrees(jnp.mean(jnp.stack(smallest))),
+            "subspace_error": jnp.degrees(jnp.mean(jnp.stack(largest))),
+            "confidence": jnp.mean(self._xi(frozen, features, params)),
+            **composition,
+        }
+
+    # ---- protocol -----------------------------------------------------------------------------
+    def init(self, key, params):
+        dtype = float_dtype()
+        k_bases, k_real, k_test, k_fit, k_enc, k_lat, k_sample, k_measure = jax.random.split(key, 8)
+        labels = self._labels()
+        bases = subspaces.class_bases(k_bases, self.classes, self.dim, self.rank, params["overlap"]).astype(dtype)
+        draw = lambda k: subspaces.sample_truth(k, bases, labels, params["noise"], self.modes, params["mode_sd"])  # noqa: E731
+        real, test = draw(k_real), draw(k_test)
+        model = self._fit(None, k_fit, real, labels, jnp.arange(self.n), self.n, params)
+        if self.generator == "ppca":
+            k_r, k_b = jax.random.split(k_enc)
+            encoder = {"R": jax.random.normal(k_r, (self.dim, self.hidden), dtype),
+                       "b": jax.random.normal(k_b, (self.hidden,), dtype)}
+        else:
+            encoder = model
+        frozen = {"encoder": encoder, "bases": bases, "test": test}
+        features = self._latents(frozen, k_lat, real)
+        frozen["latent_centre"] = features.mean(1, keepdims=True)
+        frozen["probe"] = latent_space.train_probe(features, labels, self.classes, steps=self.probe_steps,
+                                                   learning_rate=params["probe_learning_rate"], l2=params["probe_l2"])
+        xi = self._xi(frozen, features, params)
+        pool = {
+            "x": jnp.zeros((self.capacity, self.dim), dtype).at[: self.n].set(real),
+            "y": jnp.tile(labels, self.capacity // self.n),
+            "origin": jnp.zeros(self.capacity, jnp.int32),
+            "score": jnp.zeros(self.capacity, dtype).at[: self.n].set(xi),
+        }
+        pending = self._sample(model, k_sample)
+        composition = {"real_share": jnp.ones((), dtype), "mean_origin": jnp.zeros((), dtype),
+                       "selected_confidence": jnp.mean(xi), "train_size": jnp.asarray(self.n, dtype)}
+        state = {"model": model, "frozen": frozen, "pool": pool, "pending": pending}
+        return state, self._measure(pending, k_measure, frozen, composition, params)
+
+    def step(self, state, key, t, params):
+        dtype = float_dtype()
+        k_fresh, k_lat, k_select, k_fit, k_sample, k_measure = jax.random.split(key, 6)
+        frozen, pool, regime = state["frozen"], state["pool"], params["regime"]
+        labels = self._labels()
+        # S_t, with fresh real rows under syn-add, enters the pool with its (frozen) confidences
+        fresh = subspaces.sample_truth(k_fresh, frozen["bases"], labels, params["noise"], self.modes, params["mode_sd"])
+        real_rows = (jnp.arange(self.n) < jnp.round(params["real_share"] * self.n)) & (regime == SYN_ADD)
+        block = jnp.where(real_rows[:, None], fresh, state["pending"])
+        start = t * self.n
+        pool = {
+            "x": jax.lax.dynamic_update_slice(pool["x"], block, (start, 0)),
+            "y": pool["y"],
+            "origin": jax.lax.dynamic_update_slice(pool["origin"], jnp.where(real_rows, 0, t).astype(jnp.int32), (start,)),
+            "score": jax.lax.dynamic_update_slice(pool["score"], self._xi(frozen, self._latents(frozen, k_lat, block),
+                                                                           params), (start,)),
+        }
+        # the training rows: block t (syn, syn-add), top-n by xi (acu-lsf) or at random (acur), all (acu)
+        index = jnp.arange(self.capacity)
+        valid = index < start + self.n
+        eligible = jnp.where(regime <= SYN_ADD, valid & (index >= start), valid)
+        ranking = jnp.where(regime == ACU_LSF, pool["score"], jax.random.uniform(k_select, (self.capacity,), dtype))
+        chosen = jnp.pad(latent_space.top_n(ranking, eligible, self.n), (0, self.capacity - self.n))
+        rows = jnp.where(regime == ACU, index, chosen)
+        count = jnp.where(regime == ACU, start + self.n, self.n)
+        inside = (index < count).astype(dtype)
+        origin = pool["origin"][rows].astype(dtype)
+        composition = {"real_share": jnp.sum(inside * (origin == 0)) / count,
+                       "mean_origin": jnp.sum(inside * origin) / count,
+                       "selected_confidence": jnp.sum(inside * pool["score"][rows]) / count,
+                       "train_size": count.astype(dtype)}
+        model = self._fit(state["model"], k_fit, pool["x"], pool["y"], rows, count, params)
+        pending = self._sample(model, k_sample)
+        state = {"model": model, "frozen": frozen, "pool": pool, "pending": pending}
+        return state, self._measure(pending, k_measure, frozen, composition, params)
+
+
+# ---- presets and figures -----------------------------------------------------------------------
+
+FIGURE_METRICS = ("fd", "precision", "recall", "ole_t40", "subspace_error", "real_share", "mean_origin", "confidence")
+
+
+def regime_figure(result, out_dir, name: str = "regimes") -> None:
+    """One panel per metric against generation, one line (mean and 95% band over seeds) per regime;
+    grid axes other than ``regime`` are shown at their first value."""
+    import matplotlib.pyplot as plt
+
+    dims = list(result.dims[:-1])
+    take = tuple(slice(None) if d == "regime" else 0 for d in dims)
+    generations = np.asarray(result.coords["generation"])
+    fig, axes = plt.subplots(2, 4, figsize=(13, 5.4), squeeze=False)
+    for ax, metric in zip(axes.flat, FIGURE_METRICS):
+        mean, se = result.mean(metric)[take], result.stderr(metric)[take]
+        for j, regime in enumerate(result.coords["regime"]):
+            line = ax.plot(generations, mean[j], label=regime)[0]
+            ax.fill_between(generations, mean[j] - 1.96 * se[j], mean[j] + 1.96 * se[j], color=line.get_color(),
+                            alpha=0.2, lw=0)
+        ax.set(title=metric, xlabel="generation")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(f"self-consuming {result.config['generator']} ({result.seeds} seeds, 95% bands)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(f"{out_dir}/{name}.png", dpi=110)
+    plt.close(fig)
+
+
+register_preset(Preset(
+    name="cai-ppca",
+    study="self-consuming-diffusion",
+    description="Cai et al.'s five regimes at a fixed budget with the closed-form PPCA generator, 1000 seeds",
+    settings={"generator": "ppca", "n": 400, "hidden": 64},
+    grids={"regime": list(REGIMES)},
+    seeds=1000,
+    generations=8,
+    quick={"seeds": 8, "generations": 3},
+    figure=regime_figure,
+))
+
+register_preset(Preset(
+    name="cai-ddpm",
+    study="self-consuming-diffusion",
+    description="Cai et al.'s five regimes with a small class-conditional DDPM fine-tuned each generation",
+    settings={"generator": "ddpm", "n": 400, "hidden": 64, "diffusion_steps": 100, "train_steps": 600, "batch": 128},
+    grids={"regime": list(REGIMES)},
+    seeds=4,
+    generations=5,
+    quick={"seeds": 2, "generations": 2,
+           "settings": {"generator": "ddpm", "n": 200, "hidden": 32, "depth": 1, "diffusion_steps": 50, "train_steps": 100,
+                        "batch": 64, "latent_draws": 1, "probe_steps": 50},
+           "grids": {"regime": ["syn", "acu-lsf"]}},
+    figure=regime_figure,
+))

@@ -363,10 +363,10 @@ def regime_figure(result, out_dir, name: str = "regimes") -> None:
 register_preset(Preset(
     name="cai-ppca",
     study="self-consuming-diffusion",
-    description="Cai et al.'s five regimes at a fixed budget with the closed-form PPCA generator, 400 seeds",
+    description="Cai et al.'s five regimes at a fixed budget with the closed-form PPCA generator, 100 seeds",
     settings={"generator": "ppca", "n": 400, "hidden": 64},
     grids={"regime": list(REGIMES)},
-    seeds=400,
+    seeds=100,
     generations=6,
     quick={"seeds": 8, "generations": 3},
     figure=regime_figure,

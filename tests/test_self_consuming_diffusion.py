@@ -138,8 +138,8 @@ GENERATIONS = 4
 
 @pytest.fixture(scope="module")
 def regimes_run():
-    return jc.run("self-consuming-diffusion", PPCA, grids={"regime": ["syn", "acu", "acur", "acu-lsf"]}, seeds=48,
-                  generations=GENERATIONS, key=7)
+    return jc.run("self-consuming-diffusion", PPCA, grids={"regime": ["syn", "acu", "acur", "acu-lsf", "syn-add"]},
+                  seeds=48, generations=GENERATIONS, key=7)
 
 
 def _paired(a, b):
@@ -175,7 +175,7 @@ def test_filtered_set_is_dominated_by_real_and_early_rows(regimes_run):
     assert abs(mean - 1 / (GENERATIONS + 1)) < 4 * se + 1e-9
 
 
-def test_budgets_and_one_compile():
+def test_budgets_and_one_compile(regimes_run):
     from jaxcollapse.engine.sweep import plan
     from jaxcollapse.studies import get_study
 
@@ -183,16 +183,17 @@ def test_budgets_and_one_compile():
                     {"regime": ["syn", "syn-add", "acu", "acur", "acu-lsf"], "filter_timestep": ["mean", "t20"]},
                     seeds=2, generations=2)
     assert len({the_plan.study.static_key(p) for p in the_plan.points}) == 1
-    r = jc.run("self-consuming-diffusion", PPCA, grids={"regime": ["syn-add", "acu"]}, seeds=2, generations=2, key=0)
-    np.testing.assert_allclose(r.per_seed["train_size"][1, 0], [400, 800, 1200])
-    np.testing.assert_allclose(r.per_seed["real_share"][0, 0], [1.0, 0.3, 0.3])
+    size, real = regimes_run.per_seed["train_size"], regimes_run.per_seed["real_share"]
+    np.testing.assert_allclose(size[1, 0], 400 * np.arange(1, GENERATIONS + 2))  # acu grows
+    assert np.all(size[[0, 2, 3, 4]] == 400)
+    np.testing.assert_allclose(real[4, 0], [1.0] + [0.3] * GENERATIONS)  # syn-add: 30% fresh real
 
 
 def test_ddpm_runs_and_fine_tunes():
     """A tiny DDPM loop over regimes x training modes is one run with finite metrics everywhere
     (its statistics are the slow test's and the presets' business)."""
-    settings = {"generator": "ddpm", "n": 200, "hidden": 32, "depth": 1, "embed": 8, "diffusion_steps": 50,
-                "train_steps": 50, "batch": 64, "latent_draws": 1, "probe_steps": 20}
+    settings = {"generator": "ddpm", "n": 100, "hidden": 16, "depth": 1, "embed": 8, "diffusion_steps": 50,
+                "train_steps": 20, "batch": 32, "latent_draws": 1, "probe_steps": 10}
     r = jc.run("self-consuming-diffusion", settings, grids={"regime": ["syn", "acu-lsf"], "training": ["fine-tune", "scratch"]},
                seeds=2, generations=2, key=0)
     for metric in r.metrics:

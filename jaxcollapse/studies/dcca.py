@@ -130,10 +130,8 @@ class DCCAStudy(Study):
     metrics = ("r2", "corr_train", "corr_test", "noise_gap", "nesum_first", "nesum_mean", "nesum_input",
                "nesum_hidden", "nesum_output", "recon_error",
                "denoise_error", "r2_cca", "r2_concat")
-    # Each epoch is dozens of small batched SVDs / Cholesky factors. Measured on 2 CPU cores with
-    # an 18-point grid: one 8- or 16-seed block per compiled call runs at 0.04-0.06 s a run, but
-    # lax.map over several blocks, or one 64-seed block, took minutes for the same work. So the
-    # automatic chunk of this study is a single block of moderate width.
+    # Each epoch is dozens of small SVDs / Cholesky factors (serial, ``jaxcollapse.linalg``), so
+    # a wide block gains nothing on a CPU: the automatic chunk is one block of moderate width.
     block_bytes = 1 << 26
     chunk_bytes = 1 << 26
 

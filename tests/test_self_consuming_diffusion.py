@@ -132,7 +132,7 @@ def test_probe_recognises_separable_classes():
 # ---- the study over many seeds --------------------------------------------------------------
 
 STUDY_NAME = "self-consuming-diffusion"
-PPCA = {"generator": "ppca", "n": 400, "hidden": 32, "latent_draws": 2}
+PPCA = {"generator": "ppca", "n": 200, "hidden": 16, "latent_draws": 2}
 GENERATIONS = 4
 
 
@@ -184,8 +184,8 @@ def test_budgets_and_one_compile(regimes_run):
                     seeds=2, generations=2)
     assert len({the_plan.study.static_key(p) for p in the_plan.points}) == 1
     size, real = regimes_run.per_seed["train_size"], regimes_run.per_seed["real_share"]
-    np.testing.assert_allclose(size[1, 0], 400 * np.arange(1, GENERATIONS + 2))  # acu grows
-    assert np.all(size[[0, 2, 3, 4]] == 400)
+    np.testing.assert_allclose(size[1, 0], 200 * np.arange(1, GENERATIONS + 2))  # acu grows
+    assert np.all(size[[0, 2, 3, 4]] == 200)
     np.testing.assert_allclose(real[4, 0], [1.0] + [0.3] * GENERATIONS)  # syn-add: 30% fresh real
 
 

@@ -23,10 +23,8 @@ import time
 import jax
 
 import jaxcollapse as jc
-from jaxcollapse.engine.loop import trajectory
-from jaxcollapse.engine.sweep import _stack, plan
+from jaxcollapse.bench import jitted_trajectory
 from jaxcollapse.results import environment
-from jaxcollapse.studies import get_study
 
 SIZE = {"latent": 10, "view_dim": 10, "out_dim": 10, "hidden": 32, "n_train": 256, "n_test": 256, "tasks": 5,
         "epochs_per_step": 10, "method": "nr-dcca"}
@@ -44,11 +42,7 @@ def main() -> None:
     result = jc.run("dcca", SIZE, GRID, seeds=args.seeds, generations=GENERATIONS, keep=())
     runs = args.seeds * len(GRID["common_rate"]) * len(GRID["alpha"])
 
-    the_plan = plan(get_study("dcca"), SIZE, GRID, seeds=1, generations=GENERATIONS)
-    study = the_plan.study.build(the_plan.points, GENERATIONS)
-    one = jax.jit(lambda params, key: trajectory(study, params, key, GENERATIONS))
-    params = [_stack([study.numeric(p)]) for p in the_plan.points]
-    params = [jax.tree.map(lambda x: x[0], p) for p in params]
+    one, params = jitted_trajectory("dcca", SIZE, GRID, GENERATIONS)
     start = time.perf_counter()
     jax.block_until_ready(one(params[0], jax.random.key(0)))
     loop_compile = time.perf_counter() - start

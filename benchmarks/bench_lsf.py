@@ -24,10 +24,8 @@ import numpy as np
 import scipy.linalg
 
 import jaxcollapse as jc
-from jaxcollapse.engine.loop import trajectory
-from jaxcollapse.engine.sweep import _stack, plan
+from jaxcollapse.bench import jitted_trajectory
 from jaxcollapse.results import environment
-from jaxcollapse.studies import get_study
 from jaxcollapse.studies.self_consuming_diffusion import LATENT_FRACTIONS, REGIMES
 
 STUDY = "self-consuming-diffusion"
@@ -138,10 +136,7 @@ def numpy_run(seed, regime, generations, n=400, dim=16, classes=4, hidden=32):
 # ---- timing -----------------------------------------------------------------------------------
 
 def jitted_loop(settings, seeds, generations, loop_seeds):
-    the_plan = plan(get_study(STUDY), settings, GRID, seeds=1, generations=generations)
-    study = the_plan.study.build(the_plan.points, generations)
-    one = jax.jit(lambda params, key: trajectory(study, params, key, generations))
-    params = [jax.tree.map(lambda x: x[0], _stack([study.numeric(p)])) for p in the_plan.points]
+    one, params = jitted_trajectory(STUDY, settings, GRID, generations)
     start = time.perf_counter()
     jax.block_until_ready(one(params[0], jax.random.key(0)))
     compile_s = time.perf_counter() - start

@@ -71,6 +71,22 @@ KAZDAN = {"n": [10, 32, 100, 316, 1000], "dim": [1, 3, 10, 31, 100], "regime": [
 KAZDAN_QUICK = {"n": [10, 100], "dim": [1, 10], "regime": ["replace", "accumulate"]}
 
 
+def jitted_trajectory(study: str, settings: dict[str, Any], grids: dict[str, list], generations: int):
+    """The per-run baseline a researcher writes with the same JAX code: one run's trajectory
+    jitted once (hyperparameters are traced arguments, so it never recompiles), and the traced
+    params of every grid point. Returns (run(params, key), [params per point])."""
+    import jax
+
+    from .engine.loop import trajectory
+    from .engine.sweep import _stack, plan
+    from .studies import get_study
+
+    the_plan = plan(get_study(study), settings, grids, seeds=1, generations=generations)
+    built = the_plan.study.build(the_plan.points, generations)
+    run = jax.jit(lambda params, key: trajectory(built, params, key, generations))
+    return run, [jax.tree.map(lambda x: x[0], _stack([built.numeric(p)])) for p in the_plan.points]
+
+
 def _timed(fn, *args) -> float:
     begin = time.perf_counter()
     fn(*args)

@@ -28,7 +28,7 @@ def class_bases(key, classes: int, dim: int, rank: int, overlap) -> Float[Array,
 def mode_centres(modes: int, rank: int) -> Float[Array, "modes rank"]:
     angle = 2 * jnp.pi * jnp.arange(modes) / modes
     circle = jnp.stack([jnp.cos(angle), jnp.sin(angle)], axis=1)
-    return jnp.pad(circle, ((0, 0), (0, rank - 2))) if rank >= 2 else circle[:, :rank]
+    return jnp.pad(circle, ((0, 0), (0, rank - 2)))  # the study refuses modes at rank < 2
 
 
 def sample_truth(key, bases, labels: Int[Array, " n"], noise, modes: int, mode_sd) -> Float[Array, "n dim"]:

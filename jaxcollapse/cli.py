@@ -77,7 +77,7 @@ def _keep(text: str | None, metrics: tuple[str, ...], default: tuple[str, ...] |
     return tuple(m.strip() for m in text.split(",") if m.strip())
 
 
-def _print_summary(result, out: Path) -> None:
+def _print_summary(result, out: Path, metrics: tuple[str, ...] | None = None) -> None:
     last = result.generations
     print(f"{result.study}: {result.seeds} seeds x {last} generations, "
           f"compile {result.timing['compile_s']:.2f}s, run {result.timing['run_s']:.2f}s")
@@ -86,7 +86,7 @@ def _print_summary(result, out: Path) -> None:
     for index in list(np.ndindex(*shape))[:12]:
         label = ", ".join(f"{d}={result.coords[d][i]}" for d, i in zip(grid_dims, index)) or "all"
         cells = []
-        for metric in result.metrics:
+        for metric in metrics or result.metrics:
             mean, err = result.mean(metric)[index][-1], result.stderr(metric)[index][-1]
             cells.append(f"{metric}={mean:.4g}±{err:.2g}")
         print(f"  [{label}] generation {last}: " + "  ".join(cells))
@@ -104,7 +104,8 @@ def _execute(args, study: str, settings: dict, grids: dict, seeds: int, generati
         enable_compilation_cache()
     from .studies import get_study
 
-    metrics = get_study(study).metrics
+    study_cls = get_study(study)
+    metrics = study_cls.metrics
     out = Path(args.out) if args.out else Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     result = run(
         study, settings, grids, seeds=seeds, generations=generations, key=args.key,
@@ -117,14 +118,14 @@ def _execute(args, study: str, settings: dict, grids: dict, seeds: int, generati
     result.save(out)
     shutil.rmtree(out / "chunks", ignore_errors=True)
     if not args.no_plot:
-        plot_result(result, out)
+        plot_result(result, out, study_cls.summary_metrics)
     return result, out
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        from .studies import PRESETS, STUDIES, get_preset
+        from .studies import PRESETS, STUDIES, get_preset, get_study
 
         if args.command == "list":
             for name, cls in sorted(STUDIES.items()):
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         if result is None:
             print(f"this process's chunks are in {out / 'chunks'}; process 0 writes the results")
             return 0
-        _print_summary(result, out)
+        _print_summary(result, out, get_study(result.study).summary_metrics)
         return 0
     except ConfigError as err:
         sys.stderr.write(f"jaxcollapse: error: {err}\n")

@@ -126,11 +126,11 @@ def save_grid_figure(result: Result, metric: str, rows: str, cols: str, lines: s
     return Path(path)
 
 
-def plot_result(result: Result, out_dir: str | Path) -> list[Path]:
-    """figure.png always; phase.png as well for grids of two or more axes."""
+def plot_result(result: Result, out_dir: str | Path, metrics: list[str] | None = None) -> list[Path]:
+    """figure.png always; phase.png as well for grids of two or more axes (``metrics``: None = all)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = [plot_trajectories(result, out / "figure.png")]
+    paths = [plot_trajectories(result, out / "figure.png", metrics)]
     if len(result.dims) >= 3:
-        paths.append(plot_phase(result, out / "phase.png"))
+        paths.append(plot_phase(result, out / "phase.png", metrics))
     return paths

@@ -49,6 +49,9 @@ class Study(eqx.Module):
     # engine's defaults (a cache-sized block, a 1 GiB chunk).
     block_bytes: ClassVar[int | None] = None
     chunk_bytes: ClassVar[int | None] = None
+    # The metrics that the CLI prints and figure.png plots; None: all of them. Every metric is
+    # still in summary.json and per_seed.npz.
+    summary_metrics: ClassVar[tuple[str, ...] | None] = None
 
     @classmethod
     def param(cls, name: str) -> Param:

@@ -1,8 +1,11 @@
 """A small class-conditional DDPM (Ho, Jain & Abbeel 2020): an MLP noise predictor with
-sinusoidal time and learned class embeddings, the simple denoising loss, and ancestral sampling.
+sinusoidal time and learned class embeddings, the simple denoising loss, and ancestral sampling;
+the same MLP as a rectified-flow velocity field (flow matching, Lipman et al. 2023).
 
-Noise schedule: linear betas from 1e-4 to 0.02 at 1000 steps, scaled by 1000 / steps for other
-step counts (as improved DDPM does), so the total noise is comparable. A null class (index
+Noise schedules: ``linear_schedule``, linear betas from 1e-4 to 0.02 at 1000 steps, scaled by
+1000 / steps for other step counts (as improved DDPM does), so the total noise is comparable;
+``scaled_linear_schedule``, Stable Diffusion 1.x's betas (linspace of sqrt beta from
+sqrt 0.00085 to sqrt 0.012, squared, 1000 steps). A null class (index
 ``classes``) is the unconditional input: training drops labels to it with probability
 ``label_dropout``, and the LSF latents read the denoiser with it, so that a probe on the latents
 must find the class in the data rather than in the label.
@@ -29,6 +32,12 @@ class Schedule(eqx.Module):
 def linear_schedule(steps: int, dtype=jnp.float32) -> Schedule:
     scale = 1000.0 / steps
     betas = jnp.linspace(scale * 1e-4, scale * 0.02, steps, dtype=dtype)
+    return Schedule(betas, jnp.cumprod(1.0 - betas))
+
+
+def scaled_linear_schedule(steps: int = 1000, start: float = 0.00085, end: float = 0.012, dtype=jnp.float32) -> Schedule:
+    """Stable Diffusion's ``scaled_linear`` betas: beta_i = (linspace(sqrt start, sqrt end))_i^2."""
+    betas = jnp.linspace(start**0.5, end**0.5, steps, dtype=dtype) ** 2
     return Schedule(betas, jnp.cumprod(1.0 - betas))
 
 
@@ -83,17 +92,27 @@ def denoising_loss(net: Denoiser, key, x: Float[Array, "b dim"], labels: Int[Arr
     return jnp.mean((pred - eps) ** 2)
 
 
-def train(weights, skeleton, key, x, labels, rows, count, schedule: Schedule, *, steps: int, batch: int,
-          learning_rate, label_dropout, null_label: int):
-    """``steps`` Adam steps on minibatches drawn uniformly from ``rows[:count]`` of (x, labels)."""
+def flow_matching_loss(net: Denoiser, key, x: Float[Array, "b dim"], labels: Int[Array, " b"]):
+    """E ||v_theta(x_t, t, y) - (eps - x_0)||^2 with x_t = (1 - t) x_0 + t eps, t ~ U(0, 1): the
+    rectified-flow velocity (t = 1 is noise, t = 0 data; Liu et al. 2023, Lipman et al. 2023)."""
+    k_t, k_eps = jax.random.split(key)
+    t = jax.random.uniform(k_t, labels.shape, x.dtype)
+    eps = jax.random.normal(k_eps, x.shape, x.dtype)
+    x_t = (1.0 - t[:, None]) * x + t[:, None] * eps
+    pred = jax.vmap(net)(x_t, t, labels)
+    return jnp.mean((pred - (eps - x)) ** 2)
+
+
+def train(weights, skeleton, key, x, labels, rows, count, loss_fn, *, steps: int, batch: int, learning_rate):
+    """``steps`` Adam steps on minibatches drawn uniformly from ``rows[:count]`` of (x, labels);
+    ``loss_fn(net, key, x_batch, labels_batch)`` is e.g. ``denoising_loss`` with its schedule bound."""
     adam = optax.adam(learning_rate)
 
     def update(carry, k):
         w, state = carry
         k_rows, k_loss = jax.random.split(k)
         pick = rows[jnp.floor(jax.random.uniform(k_rows, (batch,)) * count).astype(jnp.int32)]
-        loss, grads = jax.value_and_grad(lambda w: denoising_loss(
-            eqx.combine(w, skeleton), k_loss, x[pick], labels[pick], schedule, label_dropout, null_label))(w)
+        loss, grads = jax.value_and_grad(lambda w: loss_fn(eqx.combine(w, skeleton), k_loss, x[pick], labels[pick]))(w)
         updates, state = adam.update(grads, state, w)
         return (optax.apply_updates(w, updates), state), loss
 

@@ -46,3 +46,23 @@ def knn_precision_recall(real: Float[Array, "n d"], fake: Float[Array, "m d"], k
     precision = jnp.mean(jnp.any(cross <= _kth_neighbour_radius(real, k)[None, :], axis=1))
     recall = jnp.mean(jnp.any(cross.T <= _kth_neighbour_radius(fake, k)[None, :], axis=1))
     return precision, recall
+
+
+def mmd2_unbiased(x: Float[Array, "n d"], y: Float[Array, "m d"], bandwidth) -> Array:
+    """Unbiased squared MMD with the Gaussian kernel exp(-|a - b|^2 / (2 h^2)) (Gretton et al. 2012,
+    Eq. 3): off-diagonal means within each sample minus twice the cross mean. Its expectation is
+    exactly 0 when both samples come from one distribution."""
+    def kernel(a, b):
+        return jnp.exp(-_squared_distances(a, b) / (2.0 * bandwidth**2))
+
+    n, m = x.shape[0], y.shape[0]
+    kxx, kyy = kernel(x, x), kernel(y, y)
+    within_x = (jnp.sum(kxx) - jnp.trace(kxx)) / (n * (n - 1))
+    within_y = (jnp.sum(kyy) - jnp.trace(kyy)) / (m * (m - 1))
+    return within_x + within_y - 2.0 * jnp.mean(kernel(x, y))
+
+
+def nearest_centre(x: Float[Array, "n d"], centres: Float[Array, "k d"]) -> tuple[Array, Array]:
+    """Index of, and Euclidean distance to, each row's nearest centre."""
+    d = _squared_distances(x, centres)
+    return jnp.argmin(d, 1), jnp.sqrt(jnp.min(d, 1))

@@ -58,6 +58,7 @@ Metrics (arrays over generations t = 0..T, on model t's samples):
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import equinox as eqx
@@ -210,9 +211,10 @@ class SelfConsumingDiffusionStudy(Study):
         k_init, k_train = jax.random.split(key)
         fresh = eqx.filter(self._skeleton(k_init), eqx.is_array)
         start = fresh if model is None else jax.tree.map(lambda f, m: jnp.where(params["scratch"], f, m), fresh, model)
-        trained, _ = diffusion.train(start, self._static_part(), k_train, x, labels, rows, count, self._schedule(),
-                                     steps=self.train_steps, batch=self.batch, learning_rate=params["learning_rate"],
-                                     label_dropout=params["label_dropout"], null_label=self.classes)
+        loss = partial(diffusion.denoising_loss, schedule=self._schedule(), label_dropout=params["label_dropout"],
+                       null_label=self.classes)
+        trained, _ = diffusion.train(start, self._static_part(), k_train, x, labels, rows, count, loss,
+                                     steps=self.train_steps, batch=self.batch, learning_rate=params["learning_rate"])
         return trained
 
     def _sample(self, model, key):

@@ -12,6 +12,8 @@ from jaxcollapse.studies.contaminated import erm_asymptotic, erm_variance
 
 from .reference import z_score
 
+pytestmark = pytest.mark.xdist_group("contaminated_mean")  # its module fixture is computed once
+
 # (alpha, round t, ERM, debiased mean of Z, inverse-variance): the note's table, sec. 4
 NOTE_TABLE = [
     (0.1, 1000, 0.001249, 0.001234, 0.001234),

@@ -13,6 +13,8 @@ from jaxcollapse.families import cca
 
 from .reference import ridge_cv_r2, total_cca
 
+pytestmark = pytest.mark.xdist_group("dcca")  # its module fixture is computed once
+
 SMALL = {"latent": 20, "view_dim": 20, "out_dim": 20, "hidden": 64, "n_train": 400, "n_test": 400, "tasks": 10,
          "epochs_per_step": 25, "common_rate": 0.4}
 

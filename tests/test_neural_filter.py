@@ -16,6 +16,8 @@ from jaxcollapse.studies.neural_filter import log_var_ratio_variance, sample_siz
 
 from .reference import z_score
 
+pytestmark = pytest.mark.xdist_group("neural_filter")  # its module fixture is computed once
+
 STUDY = get_study("neural-filter")
 
 

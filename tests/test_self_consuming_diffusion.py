@@ -13,6 +13,8 @@ from jaxcollapse import ConfigError
 from jaxcollapse.families import diffusion, sample_quality, subspaces
 from jaxcollapse.filters import latent_space
 
+pytestmark = pytest.mark.xdist_group("self_consuming_diffusion")  # its module fixture is computed once
+
 
 def ole(rows, labels, classes=2):
     return float(subspaces.orthogonal_low_rank_excess(jnp.asarray(rows), jnp.asarray(labels), classes))

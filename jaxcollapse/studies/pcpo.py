@@ -499,44 +499,24 @@ TOY = {"sampler": "ddim", "conditions": 1, "group_size": 256, "minibatches": 4, 
 QUICK = {"hidden": 32, "depth": 2, "group_size": 64, "minibatches": 2, "data_size": 2048, "pretrain_steps": 600,
          "sampling_steps": 20, "target_reward": 0.5}
 
-register_preset(Preset(
-    name="lee-ye-ddim",
-    study="pcpo",
-    description="Lee & Ye's 2-D toy: DDIM (eta 1, 50 steps), reward x_0, DDPO clipping vs PCPO-base vs PCPO over 200 epochs",
-    settings=TOY,
-    grids={"algorithm": ["ddpo", "pcpo-base", "pcpo"]},
-    seeds=16,
-    generations=200,
-    quick={"seeds": 2, "generations": 6, "settings": {**TOY, **QUICK}},
-    figure=pcpo_figure,
-    keep=("reward", "mode_entropy", "off_manifold", "mmd_base", "epochs_to_target", "matched_mode_entropy",
-          "matched_off_manifold", "matched_mmd_base", "matched_fd_base"),
-))
+KEEP = ("reward", "mode_entropy", "off_manifold", "mmd_base", "epochs_to_target", "matched_mode_entropy",
+        "matched_off_manifold", "matched_mmd_base", "matched_fd_base")
 
-register_preset(Preset(
-    name="lee-ye-flow",
-    study="pcpo",
-    description="The same toy with a rectified flow and Flow-GRPO's SDE (10 steps, eta 0.7, shift 3): zeta dt credit",
-    settings={**TOY, "sampler": "flow"},
-    grids={"algorithm": ["ddpo", "pcpo-base", "pcpo"]},
-    seeds=16,
-    generations=200,
-    quick={"seeds": 2, "generations": 6, "settings": {**TOY, **QUICK, "sampler": "flow", "sampling_steps": 10}},
-    figure=pcpo_figure,
-    keep=("reward", "mode_entropy", "off_manifold", "mmd_base", "epochs_to_target", "matched_mode_entropy",
-          "matched_off_manifold", "matched_mmd_base", "matched_fd_base"),
-))
 
-register_preset(Preset(
-    name="lee-ye-variants",
-    study="pcpo",
-    description="All five objectives on the DDIM toy: ddpo, pcpo-base, pcpo, pcpo-sigma, pcpo-lambda",
-    settings=TOY,
-    grids={"algorithm": list(ALGORITHMS)},
-    seeds=16,
-    generations=200,
-    quick={"seeds": 2, "generations": 4, "settings": {**TOY, **QUICK}},
-    figure=pcpo_figure,
-    keep=("reward", "mode_entropy", "off_manifold", "mmd_base", "epochs_to_target", "matched_mode_entropy",
-          "matched_off_manifold", "matched_mmd_base", "matched_fd_base"),
-))
+def _register_presets() -> None:
+    """The paper toy with each sampler, and every objective side by side."""
+    for name, description, settings, algorithms, quick in (
+        ("lee-ye-ddim", "Lee & Ye's 2-D toy: DDIM (eta 1, 50 steps), reward x_0, DDPO clipping vs PCPO-base vs PCPO over "
+         "200 epochs", TOY, ["ddpo", "pcpo-base", "pcpo"], {}),
+        ("lee-ye-flow", "The same toy with a rectified flow and Flow-GRPO's SDE (10 steps, eta 0.7, shift 3): zeta dt credit",
+         {**TOY, "sampler": "flow"}, ["ddpo", "pcpo-base", "pcpo"], {"sampler": "flow", "sampling_steps": 10}),
+        ("lee-ye-variants", "All five objectives on the DDIM toy: ddpo, pcpo-base, pcpo, pcpo-sigma, pcpo-lambda", TOY,
+         list(ALGORITHMS), {}),
+    ):
+        register_preset(Preset(name=name, study="pcpo", description=description, settings=settings,
+                               grids={"algorithm": algorithms}, seeds=16, generations=200,
+                               quick={"seeds": 2, "generations": 6, "settings": {**TOY, **QUICK, **quick}},
+                               figure=pcpo_figure, keep=KEEP))
+
+
+_register_presets()

@@ -280,18 +280,25 @@ class PCPOStudy(Study):
                                      learning_rate=self.pretrain_learning_rate)
         return weights
 
+    @staticmethod
+    def _output_scale(table, params):
+        """lambda_k of f = f_base + lambda_k (f_theta - f_base) under pcpo-lambda: proportionate /
+        native. Other algorithms use f_theta itself (selected, so their numbers do not depend on
+        whether pcpo-lambda shares the grid)."""
+        return table.credit / table.native
+
     def _rollout(self, weights, base, key, table, params):
         """An on-policy batch: every step's (x, z, f_old) and, with pcpo-lambda in the grid, the
         base model's output f_base; the samples and their rewards."""
         labels = self._labels()
-        lam = jnp.where(params["reparam"], table.credit / table.native, 1.0)
+        lam = self._output_scale(table, params)
 
         def output_fn(x, k):
             f = self._outputs(weights, x, table.time[k], labels)
             if not self.reference:
                 return {"out": f}
             f_base = self._outputs(base, x, table.time[k], labels)
-            return {"out": f_base + lam[k] * (f - f_base), "base": f_base}
+            return {"out": jnp.where(params["reparam"], f_base + lam[k] * (f - f_base), f), "base": f_base}
 
         k_init, k_steps = jax.random.split(key)
         x_init = jax.random.normal(k_init, (self.batch_size, DIM), float_dtype())
@@ -312,7 +319,7 @@ class PCPOStudy(Study):
         mask = (ranks < trained).astype(dtype)  # [B, S]
         order = jax.random.permutation(k_order, self.batch_size).reshape(self.minibatches, -1)
         weight = jnp.where(params["proportionate"], table.credit, table.native)
-        lam = jnp.where(params["reparam"], table.credit / table.native, 1.0)
+        lam = self._output_scale(table, params)
         per_pair = 1.0 / (trained * order.shape[1])  # the objective is a mean over (trajectory, trained step)
         xi = params["clip_range"]
 
@@ -320,7 +327,7 @@ class PCPOStudy(Study):
             f = self._outputs(w, batch["x"][k, rows], table.time[k], labels[rows])
             if self.reference:
                 f_base = batch["base"][k, rows]
-                f = f_base + lam[k] * (f - f_base)
+                f = jnp.where(params["reparam"], f_base + lam[k] * (f - f_base), f)
             log_rho = diffusion_policy.log_ratio(f - batch["out"][k, rows], batch["z"][k, rows], weight[k])
             a = advantage[rows]
             objective = jnp.where(params["hinge"], diffusion_policy.log_hinge_objective(log_rho, a, xi),

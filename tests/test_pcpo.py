@@ -303,6 +303,22 @@ def test_one_minibatch_makes_clipping_and_the_hinge_the_same_update():
     assert not np.allclose(r.per_seed["grad_norm"][0, :, 1], r.per_seed["grad_norm"][2, :, 1], rtol=1e-2)
 
 
+def test_each_condition_is_one_group_with_its_own_reward_direction():
+    """conditions x group_size trajectories, condition-major; condition c rewards <x, u_c> with u_c at
+    angle 2 pi c / conditions."""
+    from jaxcollapse.engine.sweep import plan
+    from jaxcollapse.studies import get_study
+
+    the_plan = plan(get_study("pcpo"), {**SMALL, "conditions": 4, "group_size": 3}, seeds=1, generations=1)
+    study = the_plan.study.build(the_plan.points, 1)
+    labels = np.asarray(study._labels())
+    np.testing.assert_array_equal(labels, np.repeat(np.arange(4), 3))
+    angle = 2 * np.pi * np.arange(4) / 4
+    directions = np.stack([np.cos(angle), np.sin(angle)], 1)
+    x = directions[labels] * 2.0 + directions[(labels + 1) % 4] * 0.5  # 2 along u_c, 0.5 across it
+    np.testing.assert_allclose(study._rewards(jnp.asarray(x, jnp.float32), jnp.asarray(labels)), 2.0, atol=1e-6)
+
+
 @pytest.mark.parametrize("settings,message", [
     ({"algorithm": "grpo"}, "algorithm=grpo"),
     ({"sampler": "flow", "algorithm": "pcpo-sigma"}, "pcpo-sigma"),

@@ -467,7 +467,8 @@ def pcpo_figure(result, out_dir, name: str = "pcpo") -> None:
     if "algorithm" not in dims:
         take = take + (None,)
     epochs = np.asarray(result.coords["generation"])
-    steps = int(result.config["sampling_steps"]) if "sampling_steps" in result.config else MAX_STEPS
+    # the sampler's steps: per-step metrics are NaN beyond them (sampling_steps may vary with the grid)
+    steps = sum(bool(np.any(np.isfinite(result.mean(f"grad_share_step{k:02d}")))) for k in range(1, MAX_STEPS + 1))
     series = {m: (np.atleast_2d(result.mean(m)[take]), np.atleast_2d(result.stderr(m)[take]))
               for m in ("reward", "mode_entropy", "off_manifold", "mmd_base")}
     fig, axes = plt.subplots(2, 3, figsize=(13, 7.2))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -10,8 +11,8 @@ from typing import Any
 import jax
 
 from .engine.params import ConfigError
-from .engine.sweep import execute, plan
-from .results import Result, assemble
+from .engine.sweep import execute, plan, prepare_keep, run_identity
+from .results import Result, assemble, guard_output
 from .studies import get_preset, get_study
 
 
@@ -21,12 +22,20 @@ QUANTILE_SEEDS = 10_000  # quantiles are taken over the first this-many seeds
 def enable_compilation_cache(directory: str | Path | None = None) -> Path:
     """Keep compiled studies on disk (JAX's persistent cache), so a repeated shape loads in
     well under a second instead of compiling again. Default directory: $JAXCOLLAPSE_CACHE or
-    ~/.cache/jaxcollapse/xla."""
+    ~/.cache/jaxcollapse/xla. ``jc.run`` calls this itself unless told not to (``cache=False``,
+    or JAXCOLLAPSE_NO_CACHE=1 in the environment); a cache directory the user has already given
+    to JAX is kept."""
     path = Path(directory or os.environ.get("JAXCOLLAPSE_CACHE", Path.home() / ".cache" / "jaxcollapse" / "xla"))
     path.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
     return path
+
+
+def _default_cache(cache: bool | None) -> None:
+    wanted = cache if cache is not None else os.environ.get("JAXCOLLAPSE_NO_CACHE", "") in ("", "0")
+    if wanted and jax.config.jax_compilation_cache_dir is None:
+        enable_compilation_cache()
 
 
 def set_x64(enabled: bool) -> None:
@@ -48,6 +57,9 @@ def run(
     progress: bool = False,
     quantiles: tuple[float, ...] | None = None,
     quantile_seeds: int = QUANTILE_SEEDS,
+    out: str | Path | None = None,
+    force: bool = False,
+    cache: bool | None = None,
 ) -> Result | None:
     """Run ``study`` for every grid point x seed as one compiled computation per shape.
 
@@ -55,6 +67,11 @@ def run(
     keep: metrics whose per-seed arrays are kept (None = all); checkpoint: a directory
     where finished chunks are stored atomically, so that a rerun resumes; quantiles:
     probabilities whose quantiles (over the first ``quantile_seeds`` seeds) are reported.
+    out: a directory the results are saved to (summary.json, per_seed.npz), with its finished
+    chunks in ``out/chunks`` until then (the same call resumes from them); a directory holding
+    a *different* finished run is refused unless ``force``, which removes that run's files first.
+    cache: keep compiled programs on disk (``enable_compilation_cache``); default on unless
+    JAXCOLLAPSE_NO_CACHE=1.
     In a multi-process run (``init_distributed``) only process 0 returns a Result.
     Raises ConfigError (before anything compiles) on any invalid input.
     """
@@ -62,21 +79,36 @@ def run(
     set_x64(x64)
     begin = time.perf_counter()
     the_plan = plan(get_study(study), settings, grids, seeds, generations, key, chunk)
+    keep = prepare_keep(the_plan, keep)
+    identity = run_identity(the_plan, keep, quantile_seeds if probabilities else 0)
+    if out is not None:
+        out = Path(out)
+        guard_output(out, identity, force)
+        checkpoint = out / "chunks" if checkpoint is None else checkpoint
+    _default_cache(cache)
     raw = execute(
         the_plan,
         keep=keep,
         checkpoint=None if checkpoint is None else Path(checkpoint),
         progress=progress,
         quantile_seeds=quantile_seeds if probabilities else 0,
+        identity=identity,
     )
     if raw is None:
         return None
     timing = {
-        "compile_s": raw.compile_s,
-        "run_s": raw.run_s,
+        "compile_s": raw.compile_s,  # spent by this call (0 where every chunk was resumed)
+        "run_s": raw.run_s,  # spent by this call on the chunks it computed
         "total_s": time.perf_counter() - begin,
+        "chunks_computed": raw.computed,
+        "chunks_resumed": raw.resumed,  # read back from the checkpoint, not recomputed
+        "resumed_run_s": raw.resumed_run_s,  # what those chunks cost the earlier call
     }
-    return assemble(the_plan, raw, timing, probabilities)
+    result = assemble(the_plan, raw, timing, probabilities, identity)
+    if out is not None:
+        result.save(out)
+        shutil.rmtree(out / "chunks", ignore_errors=True)
+    return result
 
 
 def _probabilities(quantiles: Any) -> tuple[float, ...]:

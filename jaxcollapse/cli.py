@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -36,6 +35,7 @@ def _add_run_options(parser: argparse.ArgumentParser, defaults: bool = True) -> 
     parser.add_argument("--chunk", type=int, default=None, help="seeds per chunk (default: by memory)")
     parser.add_argument("--x64", action="store_true", help="run in float64")
     parser.add_argument("--out", default=None, help="output directory (default runs/<name>-<time>/)")
+    parser.add_argument("--force", action="store_true", help="replace a different run already in --out (its files are removed)")
     parser.add_argument("--no-plot", action="store_true", help="skip the figures")
     parser.add_argument("--keep", default=None, help="metrics whose per-seed arrays are saved: all, none, or a comma list (default: all, or the preset's choice)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("preset")
     reproduce.add_argument("--quick", action="store_true", help="small variant (CI size)")
     _add_run_options(reproduce, defaults=False)
+    validate = sub.add_parser("validate", help="hold every study's closed forms against simulation on this machine")
+    validate.add_argument("--quick", action="store_true", help="the quick checks at small seed counts (minutes)")
+    validate.add_argument("--x64", action="store_true", help="run the checks in float64")
+    validate.add_argument("--study", action="append", default=[], metavar="NAME", help="only this study (repeatable)")
     bench = sub.add_parser("bench", help="run the benchmark suite: bench.json and bench.png")
     bench.add_argument("--out", default="runs/bench", help="output directory (default runs/bench)")
     bench.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
@@ -93,37 +97,44 @@ def _print_summary(result, out: Path, metrics: tuple[str, ...] | None = None) ->
     print(f"wrote {out}")
 
 
-def _execute(args, study: str, settings: dict, grids: dict, seeds: int, generations: int, name: str,
+def _execute(args, out: Path, study: str, settings: dict, grids: dict, seeds: int, generations: int,
              keep: tuple[str, ...] | None = None):
-    from .api import enable_compilation_cache, init_distributed, run
+    from .api import init_distributed, run
     from .plot import plot_result
+    from .results import record_new_files
 
     if args.coordinator or args.num_processes or os.environ.get("JAXCOLLAPSE_COORDINATOR"):
         init_distributed(args.coordinator, args.num_processes, args.process_id)
-    if not args.no_cache:
-        enable_compilation_cache()
     from .studies import get_study
 
     study_cls = get_study(study)
-    metrics = study_cls.metrics
-    out = Path(args.out) if args.out else Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    began = time.time()
     result = run(
         study, settings, grids, seeds=seeds, generations=generations, key=args.key,
-        chunk=args.chunk, x64=args.x64, keep=_keep(args.keep, metrics, keep),
-        checkpoint=out / "chunks", progress=not args.quiet,
-        quantiles=args.quantiles, quantile_seeds=args.quantile_seeds,
+        chunk=args.chunk, x64=args.x64, keep=_keep(args.keep, study_cls.metrics, keep),
+        progress=not args.quiet, quantiles=args.quantiles, quantile_seeds=args.quantile_seeds,
+        out=out, force=args.force, cache=not args.no_cache,
     )
     if result is None:  # a multi-process run: process 0 gathers and writes the results
-        return None, out
-    result.save(out)
-    shutil.rmtree(out / "chunks", ignore_errors=True)
+        return None
     if not args.no_plot:
         plot_result(result, out, study_cls.summary_metrics)
-    return result, out
+    record_new_files(out, began)
+    return result
+
+
+def _interrupted(out: Path | None) -> int:
+    """Ctrl-C: one line on what is kept and how to go on (exit status 130, as a shell would)."""
+    chunks = len(list((out / "chunks").glob("*.npz"))) if out is not None and (out / "chunks").is_dir() else 0
+    where = f" in {out / 'chunks'}" if chunks else ""
+    sys.stderr.write(f"jaxcollapse: interrupted; {chunks} finished chunk(s) kept{where}: "
+                     "run the same command again to resume from them\n")
+    return 130
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    out = None
     try:
         from .studies import PRESETS, STUDIES, get_preset, get_study
 
@@ -133,27 +144,41 @@ def main(argv: list[str] | None = None) -> int:
             for name, preset in sorted(PRESETS.items()):
                 print(f"preset  {name:24s} {preset.description}")
             return 0
+        if args.command == "validate":
+            from .validate import validate
+
+            studies = [get_study(n) for n in args.study] or [STUDIES[n] for n in sorted(STUDIES)]
+            outcomes = validate(studies, quick=args.quick, x64=args.x64)
+            missed = [o for o in outcomes if not o.passed]
+            print(f"validate: {len(outcomes) - len(missed)} of {len(outcomes)} checks held" +
+                  (f"; missed: {', '.join(f'{o.study}/{o.check}' for o in missed)}" if missed else ""))
+            return 1 if missed else 0
         if args.command == "bench":
             from .bench import main as bench_main
 
             bench_main(args.out, args.quick, args.loop_seeds)
             return 0
+        name = args.study if args.command == "run" else args.preset
+        out = Path(args.out) if args.out else Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
         if args.command == "run":
             settings = dict(_key_value(s) for s in args.set)
             grids = dict(_key_value(g) for g in args.grid)
             seeds = 100 if args.seeds is None else args.seeds
             generations = 100 if args.generations is None else args.generations
-            result, out = _execute(args, args.study, settings, grids, seeds, generations, args.study)
+            result = _execute(args, out, args.study, settings, grids, seeds, generations)
         else:
             preset = get_preset(args.preset)
             spec = preset.resolved(args.quick)
             seeds = getattr(args, "seeds", spec["seeds"])
             generations = getattr(args, "generations", spec["generations"])
-            result, out = _execute(
-                args, spec["study"], spec["settings"], spec["grids"], seeds, generations, preset.name, spec["keep"]
-            )
+            result = _execute(args, out, spec["study"], spec["settings"], spec["grids"], seeds, generations,
+                              spec["keep"])
             if preset.figure is not None and not args.no_plot and result is not None:
+                began = time.time()
                 preset.figure(result, out)
+                from .results import record_new_files
+
+                record_new_files(out, began)
         if result is None:
             print(f"this process's chunks are in {out / 'chunks'}; process 0 writes the results")
             return 0
@@ -162,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         sys.stderr.write(f"jaxcollapse: error: {err}\n")
         return 2
+    except KeyboardInterrupt:
+        return _interrupted(out)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ Layout of ``summary.json`` (fields are only ever added, never renamed or dropped
                 x64, dtype, prng_impl, process_count}
   quantiles:   (only when requested) {probabilities, seeds, metrics: {name: {"0.5": nested
                list, ...}}}: quantiles over the first ``seeds`` seeds, same shape as the means
+  fingerprint: a hash of everything the numbers depend on (study, resolved grid points, seeds,
+               generations, key, dtype, jax version, kept metrics, quantile seeds)
 Non-finite numbers are written as null (JSON has no -inf); ``per_seed.npz`` keeps them.
 ``per_seed.npz`` holds one array per kept metric with dims ``dims[:-1] + ["seed",
 "generation"]``, plus ``dims`` and ``coord_<name>`` arrays: numpy alone can read it.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,7 @@ import jax
 import numpy as np
 
 from . import __version__
+from .engine.params import ConfigError
 from .engine.storage import npz_bytes, write_atomic
 from .engine.study import float_dtype
 from .engine.sweep import Plan, Raw, _jsonable
@@ -64,6 +68,7 @@ class Result:
     timing: dict[str, float] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)
     quantiles: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str = ""
 
     def mean(self, metric: str) -> np.ndarray:
         return self.metrics[metric]["mean"]
@@ -86,6 +91,7 @@ class Result:
             "timing": dict(self.timing),
             "environment": dict(self.environment),
             **({"quantiles": _quantile_json(self.quantiles)} if self.quantiles else {}),
+            **({"fingerprint": self.fingerprint} if self.fingerprint else {}),
         }
 
     def save(self, out_dir: str | Path) -> Path:
@@ -97,7 +103,59 @@ class Result:
         for name, labels in self.coords.items():
             arrays[f"coord_{name}"] = np.asarray([str(x) if isinstance(x, str) else x for x in labels])
         write_atomic(out / "per_seed.npz", npz_bytes(arrays))
+        record_outputs(out, ["summary.json", "per_seed.npz"])
         return out
+
+
+MANIFEST = ".jaxcollapse-files"  # the files a run wrote into its directory, one name a line
+
+
+def record_outputs(out: Path, names: list[str]) -> None:
+    """Add ``names`` (relative to ``out``) to the run's manifest, so that ``--force`` can remove
+    exactly what the run wrote (stale figures included) and nothing of the user's."""
+    manifest = out / MANIFEST
+    known = manifest.read_text().split() if manifest.exists() else []
+    names = [str(Path(n)) for n in names]
+    write_atomic(manifest, "\n".join(dict.fromkeys(known + names)).encode() + b"\n")
+
+
+def record_new_files(out: Path, since: float) -> None:
+    """Record every file directly in ``out`` modified since ``since`` (a ``time.time()``)."""
+    names = [p.name for p in out.iterdir() if p.is_file() and p.name != MANIFEST and p.stat().st_mtime >= since]
+    record_outputs(out, sorted(names))
+
+
+def guard_output(out: Path, identity: str, force: bool) -> None:
+    """Refuse to write into ``out`` if it holds a different run, finished or not (ConfigError);
+    with ``force``, remove that run's files first. The same run (same fingerprint) may write
+    again: it resumes from its chunks, or rewrites identical numbers."""
+    summary, stamp = out / "summary.json", out / "chunks" / "plan.txt"
+    finished = summary.exists() and _stored_fingerprint(summary) != identity
+    unfinished = stamp.exists() and stamp.read_text().strip() != identity
+    if not (finished or unfinished):
+        return
+    if not force:
+        what = "a different finished run" if finished else "unfinished chunks of a different run"
+        raise ConfigError(f"out={out}: holds {what}; pass --force to replace it, or choose another directory")
+    remove_run(out)
+
+
+def _stored_fingerprint(summary: Path) -> str | None:
+    try:
+        return json.loads(summary.read_text()).get("fingerprint")
+    except (OSError, ValueError):
+        return None
+
+
+def remove_run(out: Path) -> None:
+    """Delete a run's files: those its manifest lists, summary.json, per_seed.npz, chunks/."""
+    manifest = out / MANIFEST
+    names = manifest.read_text().split() if manifest.exists() else []
+    for name in [*names, "summary.json", "per_seed.npz", MANIFEST]:
+        path = out / name
+        if path.is_file() and path.resolve().parent == out.resolve():
+            path.unlink()
+    shutil.rmtree(out / "chunks", ignore_errors=True)
 
 
 def _quantile_json(quantiles: dict[str, Any]) -> dict[str, Any]:
@@ -125,7 +183,8 @@ def _finite_list(values: np.ndarray) -> Any:
     return np.where(np.isfinite(array), array, None).tolist()
 
 
-def assemble(the_plan: Plan, raw: Raw, timing: dict[str, float], probabilities: tuple[float, ...] = ()) -> Result:
+def assemble(the_plan: Plan, raw: Raw, timing: dict[str, float], probabilities: tuple[float, ...] = (),
+             fingerprint: str = "") -> Result:
     """Reshape per-point moments into grid-shaped mean / standard-error (and quantile) arrays."""
     shape = the_plan.grid_shape + (the_plan.generations + 1,)
     seeds = the_plan.seeds
@@ -171,6 +230,7 @@ def assemble(the_plan: Plan, raw: Raw, timing: dict[str, float], probabilities: 
         timing=timing,
         environment=environment(),
         quantiles=quantiles,
+        fingerprint=fingerprint,
     )
 
 
@@ -196,6 +256,7 @@ def load(out_dir: str | Path) -> Result:
         timing=summary["timing"],
         environment=summary["environment"],
         quantiles=_quantiles_from_json(summary.get("quantiles")),
+        fingerprint=summary.get("fingerprint", ""),
     )
 
 

@@ -1,5 +1,32 @@
+"""Test-session set-up.
+
+* One persistent compilation cache per test session, in a fresh temporary directory shared by
+  the xdist workers, the notebook kernels and the CLI subprocesses (they inherit
+  JAXCOLLAPSE_CACHE): a program that several tests compile is compiled once, and nothing is read
+  from a cache that an earlier session (another version of the code) left behind.
+* Process-wide JAX flags (x64) are reset after every test, so no test depends on what ran before
+  it in the same worker.
+"""
+
+import os
+import shutil
+import tempfile
+
 import jax
 import pytest
+
+
+def pytest_configure(config):
+    if not hasattr(config, "workerinput"):  # the controller (or a run without xdist)
+        os.environ["JAXCOLLAPSE_CACHE"] = tempfile.mkdtemp(prefix="jaxcollapse-test-cache-")
+    import jaxcollapse as jc
+
+    jc.api.enable_compilation_cache(os.environ["JAXCOLLAPSE_CACHE"])
+
+
+def pytest_unconfigure(config):
+    if not hasattr(config, "workerinput"):
+        shutil.rmtree(os.environ.pop("JAXCOLLAPSE_CACHE"), ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

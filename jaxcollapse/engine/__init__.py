@@ -2,10 +2,11 @@
 
 from .loop import batched_trajectories, trajectory
 from .params import ConfigError, Param
-from .study import Study, float_dtype
+from .study import Check, Study, float_dtype
 from .sweep import Plan, execute, plan
 
 __all__ = [
+    "Check",
     "ConfigError",
     "Param",
     "Plan",

@@ -10,8 +10,15 @@ import numpy as np
 from .schedules import ScheduleError, evaluate_schedule
 
 
+INT32_MAX = 2**31 - 1
+
+
 class ConfigError(ValueError):
     """A one-line message naming the parameter, the value and what is allowed."""
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() and abs(value) >= 1e6 else f"{value:g}"
 
 
 def _number(text: str) -> float | None:
@@ -46,6 +53,11 @@ class Param:
     choices: tuple[str, ...] = ()
     words: tuple[str, ...] = ()
 
+    @property
+    def upper(self) -> float | None:
+        """``high``, or for integers the int32 range their traced values live in."""
+        return INT32_MAX if self.high is None and self.kind == "int" else self.high
+
     def allowed(self) -> str:
         if self.kind == "choice":
             return "one of " + ", ".join(self.choices)
@@ -54,9 +66,9 @@ class Param:
             what += " or a schedule in t"
         bounds = []
         if self.low is not None:
-            bounds.append(f">= {self.low:g}")
-        if self.high is not None:
-            bounds.append(f"<= {self.high:g}")
+            bounds.append(f">= {_number_text(self.low)}")
+        if self.upper is not None:
+            bounds.append(f"<= {_number_text(self.upper)}")
         named = " or " + " or ".join(self.words) if self.words else ""
         return what + (" " + " and ".join(bounds) if bounds else "") + named
 
@@ -68,8 +80,8 @@ class Param:
         if self.low is not None and np.any(values < self.low):
             bad = float(values[np.argmax(values < self.low)])
             raise self._fail(raw, f"got {bad:g}")
-        if self.high is not None and np.any(values > self.high):
-            bad = float(values[np.argmax(values > self.high)])
+        if self.upper is not None and np.any(values > self.upper):
+            bad = float(values[np.argmax(values > self.upper)])
             raise self._fail(raw, f"got {bad:g}")
 
     def resolve(self, raw: Any, generations: int) -> Any:

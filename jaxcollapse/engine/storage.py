@@ -1,4 +1,5 @@
-"""Atomic file writes: finished work is never left half-written."""
+"""Atomic file writes: finished work is never left half-written, and what is written carries the
+user's normal permissions (as ``open`` would give it under the current umask)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,25 @@ from pathlib import Path
 import numpy as np
 
 
+def _file_mode() -> int:
+    """0o666 minus the process umask (read without changing it for long)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same directory, fsync, then rename over ``path``."""
+    """Write to a temporary file in the same directory, fsync, then rename over ``path``.
+
+    ``mkstemp`` creates its file readable by the owner alone; the file gets the mode a plain
+    ``open`` would have given it before the rename, so collaborators on a shared filesystem can
+    read results as they read any other file of the user's."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
+            os.fchmod(handle.fileno(), _file_mode())
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:

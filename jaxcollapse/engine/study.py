@@ -7,6 +7,7 @@ whose leaves are vmapped over a grid; the scan carry is the study's ``state``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import equinox as eqx
@@ -22,6 +23,30 @@ Metrics = dict[str, jax.Array]
 def float_dtype():
     """float64 under ``--x64`` (jax_enable_x64), float32 otherwise."""
     return jax.dtypes.canonicalize_dtype(jnp.float64)
+
+
+@dataclass(frozen=True)
+class Check:
+    """A closed form held against simulation (``jaxcollapse validate``, ``study.checks``).
+
+    The study runs with ``settings`` and ``grids`` for ``seeds`` x ``generations`` (``key``
+    fixed); every metric in ``metrics`` (default: all with a closed form) must satisfy, at
+    every grid point and generation where its theory is finite,
+    |mean - theory| <= z* SE + ``relative`` |theory|, with z* the Bonferroni limit of the
+    check's comparisons (``relative``: slack for approximate closed forms, e.g. a
+    deterministic equivalent). ``quick_seeds`` is the seed count of ``validate --quick``.
+    """
+
+    name: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    grids: dict[str, Any] = field(default_factory=dict)
+    metrics: tuple[str, ...] = ()
+    seeds: int = 8000
+    generations: int = 10
+    key: int = 0
+    relative: float = 0.0
+    quick_seeds: int = 2000
+    quick: bool = True  # part of validate --quick
 
 
 class Study(eqx.Module):
@@ -52,6 +77,8 @@ class Study(eqx.Module):
     # The metrics that the CLI prints and figure.png plots; None: all of them. Every metric is
     # still in summary.json and per_seed.npz.
     summary_metrics: ClassVar[tuple[str, ...] | None] = None
+    # Closed forms against simulation, run by ``jaxcollapse validate`` on the user's machine.
+    checks: ClassVar[tuple[Check, ...]] = ()
 
     @classmethod
     def param(cls, name: str) -> Param:

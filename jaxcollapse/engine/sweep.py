@@ -92,9 +92,13 @@ def _label(raw: Any, value: Any) -> Any:
     return str(raw)
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ConfigError(f"{name}={value}: must be an integer >= 1")
+MAX_SEEDS = 2**31  # seed indices are uint32 and fold into the key
+MAX_GENERATIONS = 10**6  # schedules are evaluated on the host over t = 0..T
+
+
+def _positive_int(name: str, value: Any, most: int = MAX_SEEDS) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= most:
+        raise ConfigError(f"{name}={value}: must be an integer >= 1 and <= {most}")
     return int(value)
 
 
@@ -110,7 +114,7 @@ def plan(
     """Validate settings (name -> value) and grids (name -> list or "v1,v2,...")."""
     settings, grids = dict(settings or {}), dict(grids or {})
     seeds = _positive_int("seeds", seeds)
-    generations = _positive_int("generations", generations)
+    generations = _positive_int("generations", generations, MAX_GENERATIONS)
     if chunk is not None:
         chunk = _positive_int("chunk", chunk)
     if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or key < 0:
@@ -156,9 +160,12 @@ class Raw:
     moments: dict[str, Moments]  # [points, T+1] running count / mean / M2 per metric
     per_seed: dict[str, np.ndarray]  # [points, seeds, T+1], only kept metrics
     sample: dict[str, np.ndarray] = field(default_factory=dict)  # [points, quantile seeds, T+1]
-    compile_s: float = 0.0
-    run_s: float = 0.0
+    compile_s: float = 0.0  # spent by this call
+    run_s: float = 0.0  # spent by this call
     chunks: dict[str, int] = field(default_factory=dict)
+    computed: int = 0  # chunks computed by this call
+    resumed: int = 0  # chunks read back from the checkpoint (finished by an earlier call)
+    resumed_run_s: float = 0.0  # what the resumed chunks cost when they were computed
 
 
 def _cast(leaf: Any) -> jax.Array:
@@ -208,20 +215,52 @@ def chunk_size(requested: int | None, study: Study, points: int, seeds: int) -> 
     return max(unit, -(-size // unit) * unit)
 
 
+def _half_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): no check
+        return None
+
+
+def _working_set_check(study: Study, configs: list[dict[str, Any]]) -> None:
+    """A smallest block of seeds (8) must fit in half this machine's memory; refuse before compiling."""
+    need, budget = 8 * study.bytes_per_seed() * len(configs), _half_memory()
+    if budget is not None and need > budget:
+        sizes = ", ".join(f"{p.name}={configs[0][p.name]}" for p in study.params if p.static or p.schedule)[:200]
+        raise ConfigError(
+            f"{study.name} with {sizes}: a block of 8 seeds needs {need / 2**30:.1f} GiB of working memory "
+            f"(half this machine's memory is {budget / 2**30:.1f} GiB); lower the sizes"
+        )
+
+
 def _memory_check(the_plan: Plan, keep: tuple[str, ...], quantile_seeds: int) -> None:
     """Per-seed arrays grow with the seed count; refuse before compiling if they cannot fit."""
     rows = len(the_plan.points) * (the_plan.generations + 1) * np.dtype(float_dtype()).itemsize
     needed = rows * (len(keep) * the_plan.seeds + len(the_plan.study.metrics) * quantile_seeds)
-    try:
-        budget = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
-    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): no check
-        return
-    if needed > budget:
+    budget = _half_memory()
+    if budget is not None and needed > budget:
         raise ConfigError(
             f"keeping per-seed arrays of {len(keep)} metric(s) for {the_plan.seeds} seeds needs "
             f"{needed / 2**30:.1f} GiB (half this machine's memory is {budget / 2**30:.1f} GiB); "
             "pass --keep none or fewer metrics (means, standard errors and quantiles are streamed)"
         )
+
+
+def prepare_keep(the_plan: Plan, keep: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The metrics whose per-seed arrays are kept (None: all), checked against the study's."""
+    metrics = the_plan.study.metrics
+    keep = metrics if keep is None else tuple(keep)
+    for name in keep:
+        if name not in metrics:
+            raise ConfigError(f"unknown metric {name!r} (known: {', '.join(metrics)})")
+    return keep
+
+
+def run_identity(the_plan: Plan, keep: tuple[str, ...], quantile_seeds: int) -> str:
+    """What a checkpoint's chunks and a finished run's files depend on: the plan's fingerprint,
+    the kept metrics and the quantile seeds (chunks store exactly those rows)."""
+    blob = f"{the_plan.fingerprint()}|{','.join(keep)}|{min(quantile_seeds, the_plan.seeds)}"
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def execute(
@@ -230,6 +269,7 @@ def execute(
     checkpoint: Path | None = None,
     progress: bool = False,
     quantile_seeds: int = 0,
+    identity: str | None = None,
 ) -> Raw | None:
     """Run every grid point x seed; ``keep`` names metrics whose per-seed arrays are kept
     (None: all); the first ``quantile_seeds`` seeds of every metric are kept for quantiles.
@@ -240,10 +280,7 @@ def execute(
     order and the other processes return None. Results are identical for any chunk size,
     device count or process count."""
     study_cls, seeds, generations = the_plan.study, the_plan.seeds, the_plan.generations
-    keep = study_cls.metrics if keep is None else tuple(keep)
-    for name in keep:
-        if name not in study_cls.metrics:
-            raise ConfigError(f"unknown metric {name!r} (known: {', '.join(study_cls.metrics)})")
+    keep = prepare_keep(the_plan, keep)
     quantile_seeds = min(quantile_seeds, seeds)
     _memory_check(the_plan, keep, quantile_seeds)
     process, processes = jax.process_index(), jax.process_count()
@@ -260,14 +297,18 @@ def execute(
         if quantile_seeds else {},
     )
     if checkpoint is not None:
-        _stamp(checkpoint, the_plan.fingerprint(), process)
+        _stamp(checkpoint, identity or run_identity(the_plan, keep, quantile_seeds), process)
     mesh = Mesh(np.asarray(jax.local_devices()), ("seeds",))
     devices = jax.local_device_count()
     base_key = jax.random.key(the_plan.key)
     later: list[tuple[Path, list[int], int]] = []  # chunks of other processes, for process 0
-    for g, (static, members) in enumerate(groups.items()):
+    built = []  # every group's static structure, checked before anything compiles
+    for static, members in groups.items():
         configs = [the_plan.points[i] for i in members]
         study = study_cls.build(configs, generations)
+        _working_set_check(study, configs)
+        built.append((static, members, configs, study))
+    for g, (static, members, configs, study) in enumerate(built):
         chunk = chunk_size(the_plan.chunk, study, len(members), seeds)
         block = seed_block(study, len(members), seeds)
         raw.chunks[repr(static)] = chunk
@@ -279,6 +320,9 @@ def execute(
             path = None if checkpoint is None else checkpoint / f"group{g}-start{start}-chunk{chunk}.npz"
             if path is not None and path.exists():
                 summary = _load(path) if processes == 1 else None
+                if summary is not None:
+                    raw.resumed += 1
+                    raw.resumed_run_s += float(summary.pop("run_s", 0.0))
             elif c % processes == process:
                 indices = np.arange(start, start + chunk, dtype=np.uint32).reshape(devices, -1, block)
                 indices = jax.device_put(indices, NamedSharding(mesh, PartitionSpec("seeds")))
@@ -288,11 +332,13 @@ def execute(
                     raw.compile_s += time.perf_counter() - begin
                 begin = time.perf_counter()
                 result = jax.block_until_ready(compiled(params, indices, base_key))
-                raw.run_s += time.perf_counter() - begin
+                elapsed = time.perf_counter() - begin
+                raw.run_s += elapsed
+                raw.computed += 1
                 summary = _summarise(_seed_major(result), start, min(chunk, seeds - start), keep, quantile_seeds,
                                      block)
                 if path is not None:
-                    write_atomic(path, npz_bytes(summary, compress=False))
+                    write_atomic(path, npz_bytes({**summary, "run_s": np.float64(elapsed)}, compress=False))
             else:
                 summary = None
             if processes == 1:
@@ -307,7 +353,9 @@ def execute(
     if process != 0:
         return None
     for path, members, start in later:
-        _absorb(raw, members, start, _load(_wait_for(path)))
+        summary = _load(_wait_for(path))
+        summary.pop("run_s", None)
+        _absorb(raw, members, start, summary)
     return raw
 
 

@@ -58,7 +58,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from ..engine.params import ConfigError, Param
-from ..engine.study import Study, float_dtype
+from ..engine.study import Check, Study, float_dtype
 from ..families import halfspace, threshold
 from ..families.categorical import binomial
 from .registry import Preset, register_preset, register_study
@@ -136,7 +136,7 @@ class ContaminatedMeanStudy(Study):
     name = "contaminated-mean"
     description = "Mean estimation from rounds contaminated by the previous estimate: ERM vs reweighting (Amin et al.)"
     params = (
-        Param("dim", "dimension d", 1, kind="int", static=True, low=1),
+        Param("dim", "dimension d", 1, kind="int", static=True, low=1, high=10**5),
         Param("n", "samples per round", 100, kind="int", low=1),
         Param("alpha", "contamination rate: share of each round drawn from the deployed model", 0.5, low=0.0, high=1.0),
         Param("sigma", "population standard deviation per coordinate", 1.0, low=0.0),
@@ -144,6 +144,11 @@ class ContaminatedMeanStudy(Study):
         Param("provenance", "synthetic count per round: fixed (alpha n) or random (Binomial(n, alpha))", "fixed", kind="choice", choices=("fixed", "random")),
     )
     metrics = tuple(f"{e}_sq_error" for e in ESTIMATORS) + ("erm_scaled_error",)
+    checks = (
+        Check("estimators", {"dim": 4, "n": 2},
+              {"alpha": [0.0, 0.25, 0.5, 0.75, 1.0], "deploy": ["erm", "weighted"], "provenance": ["fixed", "random"]},
+              seeds=4000, generations=40, key=5, quick_seeds=2000),
+    )
 
     dim: int = eqx.field(static=True)
     any_random: bool = eqx.field(static=True)  # some grid point draws Binomial shares
@@ -264,9 +269,13 @@ class ContaminatedPACStudy(Study):
         Param("alpha", "probability that a label comes from the previous classifier", 0.5, low=0.0, high=1.0),
         Param("threshold", "true threshold theta*", 0.5, low=0.0, high=1.0),
         Param("ridge", "halfspace logistic penalty lambda/2 ||w||^2", 1.0, low=0.0),
-        Param("newton_steps", "halfspace Newton iterations per round (warm-started)", 5, kind="int", static=True, low=1),
+        Param("newton_steps", "halfspace Newton iterations per round (warm-started)", 5, kind="int", static=True, low=1, high=1000),
     )
     metrics = tuple(f"{learner}_error" for learner in LEARNERS)
+    checks = (
+        Check("first-round", {"n": 40, "alpha": 0.5, "threshold": 0.4}, seeds=8000, generations=2, key=1,
+              quick_seeds=4000),
+    )
 
     concept: str = eqx.field(static=True)
     dim: int = eqx.field(static=True)

@@ -45,7 +45,7 @@ from scipy.stats import binom
 
 from .. import regimes
 from ..engine.params import Param, fill_initial_size
-from ..engine.study import Study, float_dtype
+from ..engine.study import Check, Study, float_dtype
 from ..families import categorical
 from .registry import Preset, register_preset, register_study
 
@@ -64,7 +64,7 @@ class DiscreteStudy(Study):
     name = "discrete"
     description = "Categorical over many outcomes refitted by frequencies: support loss (Kazdan et al.)"
     params = (
-        Param("outcomes", "number of outcomes K", 1000, kind="int", static=True, low=2),
+        Param("outcomes", "number of outcomes K", 1000, kind="int", static=True, low=2, high=10**7),
         Param("n", "samples per generation (schedule)", 1000, kind="int", schedule=True, low=1),
         Param("n0", "real samples at generation 0 (default: n at t=0)", None, kind="int", low=1),
         Param("alpha", "fresh real fraction under regime=mix (schedule)", 0.0, schedule=True, low=0.0, high=1.0),
@@ -79,6 +79,14 @@ class DiscreteStudy(Study):
               static=True, choices=("exact", "explicit")),
     )
     metrics = ("support", "lost_mass", "tv", "entropy")
+    checks = (
+        Check("wright-fisher", {"outcomes": 500, "n": 400, "truth": "uniform"}, seeds=3000, generations=40, key=3,
+              quick_seeds=1000),
+        Check("wright-fisher-zipf", {"outcomes": 300, "n": 250, "truth": "zipf"}, seeds=3000, generations=40, key=3,
+              quick=False),
+        Check("accumulate", {"outcomes": 400, "n": 300, "regime": "accumulate", "truth": "zipf"}, seeds=2000,
+              generations=30, key=4, quick=False),
+    )
 
     outcomes: int = eqx.field(static=True)
     sampler: str = eqx.field(static=True)

@@ -36,7 +36,7 @@ from scipy.special import digamma
 
 from .. import regimes
 from ..engine.params import ConfigError, Param, fill_initial_size
-from ..engine.study import Study, float_dtype
+from ..engine.study import Check, Study, float_dtype
 from ..families import gaussian as family
 from .registry import Preset, register_preset, register_study
 
@@ -67,7 +67,7 @@ class GaussianStudy(Study):
     name = "gaussian"
     description = "Recursive Gaussian MLE under replace / mix / accumulate / accumulate-subsample"
     params = (
-        Param("dim", "dimension d", 1, kind="int", static=True, low=1),
+        Param("dim", "dimension d", 1, kind="int", static=True, low=1, high=4096),
         Param("n", "samples per generation (schedule in t)", 100, kind="int", schedule=True, low=1),
         Param("n0", "real samples fitted at generation 0 (default: n at t=0)", None, kind="int", low=1),
         Param("alpha", "fresh real fraction under regime=mix (schedule)", 0.0, schedule=True, low=0.0, high=1.0),
@@ -77,6 +77,16 @@ class GaussianStudy(Study):
         Param("cov", "true covariance: identity, a variance, or dim variances", "identity", kind="vector", gridable=False),
     )
     metrics = ("mean_sq_error", "var", "log_det_ratio", "degenerate")
+    checks = (
+        Check("regimes", {"dim": 2, "n0": 20, "alpha": 0.3, "cov": "0.5,2"},
+              {"regime": ["replace", "mix", "accumulate"], "n": ["20", "20*(t+1)"]}, seeds=20000, generations=8,
+              key=13, quick_seeds=4000),
+        Check("explicit-sampler", {"n0": 20, "alpha": 0.3, "sampler": "explicit"},
+              {"regime": ["replace", "mix", "accumulate"], "n": ["20", "20*(t+1)"]}, seeds=20000, generations=8,
+              key=12, quick=False),
+        Check("xu-log-variance", {"n": 20, "ddof": 1}, metrics=("log_det_ratio",), seeds=20000, generations=100,
+              key=3, quick=False),
+    )
 
     dim: int = eqx.field(static=True)
     sampler: str = eqx.field(static=True)

@@ -44,7 +44,7 @@ from scipy.stats import norm
 
 from .. import regimes
 from ..engine.params import ConfigError, Param, fill_initial_size
-from ..engine.study import Study, float_dtype
+from ..engine.study import Check, Study, float_dtype
 from ..families import mixture
 from .registry import Preset, register_preset, register_study
 
@@ -88,24 +88,31 @@ class MixtureStudy(Study):
     name = "gmm"
     description = "Gaussian mixture refitted by EM (Shumailov et al.'s GMM) under every regime"
     params = (
-        Param("components", "mixture components K (fitted and true)", 2, kind="int", static=True, low=1),
-        Param("dim", "dimension d", 1, kind="int", static=True, low=1),
+        Param("components", "mixture components K (fitted and true)", 2, kind="int", static=True, low=1, high=1024),
+        Param("dim", "dimension d", 1, kind="int", static=True, low=1, high=1024),
         Param("n", "samples per generation (schedule)", 1000, kind="int", schedule=True, low=1),
         Param("n0", "real samples at generation 0 (default: n at t=0)", None, kind="int", low=1),
         Param("alpha", "fresh real fraction under regime=mix (schedule)", 0.0, schedule=True, low=0.0, high=1.0),
         Param("regime", "training data of each generation", "replace", kind="choice", choices=regimes.REGIMES),
         Param("init", "EM start: kmeans++ or data centres each generation, or the previous fit", "kmeans++",
               kind="choice", static=True, choices=("kmeans++", "data", "previous")),
-        Param("em_iterations", "EM iterations per fit (fixed; no tolerance stop)", 100, kind="int", static=True, low=1),
+        Param("em_iterations", "EM iterations per fit (fixed; no tolerance stop)", 100, kind="int", static=True, low=1, high=10**5),
         Param("floor", "added to every covariance's diagonal (reg_covar)", 1e-6, low=0.0),
         Param("separation", "distance between consecutive true means, in truth_std units", 6.0, low=0.0),
         Param("truth_std", "standard deviation of every true component", 1.0, low=1e-6),
         Param("truth_weights", "true component weights: uniform or K values in [0, 1] summing to 1", "uniform",
               kind="vector", gridable=False),
         Param("tail", "tail probability of the truth that tail_mass tracks (each side)", 0.01, low=1e-9, high=0.5),
-        Param("eval_size", "truth samples (fixed per seed) for the KL estimate", 1000, kind="int", static=True, low=1),
+        Param("eval_size", "truth samples (fixed per seed) for the KL estimate", 1000, kind="int", static=True, low=1, high=10**7),
     )
     metrics = ("l2", "kl", "mean_error", "weight_min", "var_min", "var_max", "spread", "tail_mass", "em_delta")
+    checks = tuple(
+        Check(f"one-component-{regime}", {"components": 1, "n": 40, "em_iterations": 2, "floor": 0.0, "eval_size": 10,
+                                          "regime": regime, "alpha": alpha},
+              metrics=("spread", "mean_error"), seeds=3000, generations=15, key=11, quick_seeds=1000,
+              quick=regime == "mix")
+        for regime, alpha in (("replace", 0.0), ("mix", 0.25), ("accumulate", 0.0))
+    )
 
     components: int = eqx.field(static=True)
     dim: int = eqx.field(static=True)

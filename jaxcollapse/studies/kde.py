@@ -43,7 +43,7 @@ import numpy as np
 
 from .. import regimes
 from ..engine.params import Param, fill_initial_size
-from ..engine.study import Study, float_dtype
+from ..engine.study import Check, Study, float_dtype
 from ..families import kde
 from .registry import Preset, register_preset, register_study
 
@@ -72,9 +72,19 @@ class KDEStudy(Study):
         Param("regime", "training data of each generation", "replace", kind="choice", choices=regimes.REGIMES),
         Param("noise", "noise sd of moons / circles / swiss", 0.1, low=0.0),
         Param("blob_std", "sd of each of the three blobs", 0.5, low=1e-6),
-        Param("test_size", "held-out real points (fixed per seed)", 500, kind="int", static=True, low=1),
+        Param("test_size", "held-out real points (fixed per seed)", 500, kind="int", static=True, low=1, high=10**6),
     )
     metrics = ("nll", "mean_density", "zero_density", "spread", "bandwidth")
+    checks = (
+        Check("convolution-recursion", {"dataset": "blobs", "n": 30, "bandwidth": 0.4, "test_size": 100},
+              {"regime": ["replace", "accumulate"]}, seeds=2000, generations=10, key=21, quick_seeds=1000),
+        Check("convolution-recursion-mix", {"dataset": "blobs", "n": 30, "bandwidth": 0.4, "test_size": 100,
+                                            "regime": "mix", "alpha": 0.3}, seeds=2000, generations=10, key=21,
+              quick=False),
+        Check("convolution-recursion-subsample", {"dataset": "blobs", "n": 30, "bandwidth": 0.4, "test_size": 100,
+                                                  "regime": "accumulate-subsample"}, seeds=2000, generations=10,
+              key=21, quick=False),
+    )
 
     test_size: int = eqx.field(static=True)
     n_max: int = eqx.field(static=True)

@@ -71,7 +71,7 @@ import numpy as np
 from scipy.special import polygamma
 
 from ..engine.params import ConfigError, Param, fill_initial_size
-from ..engine.study import Study, float_dtype
+from ..engine.study import Check, Study, float_dtype
 from ..families import gaussian, scalar
 from ..filters import contraction
 from .gaussian import GaussianStudy
@@ -255,13 +255,20 @@ class NeuralFilterStudy(Study):
         Param("delta", "threshold of the exceed metric", 0.5, low=0.0),
         Param("radius", "spread of the filter's training states, in units of 1/sqrt(n)", 2.0, low=0.0),
         Param("learning_rate", "Adam learning rate of the filter", 1e-2, low=0.0),
-        Param("width", "hidden width of the filter MLP (2 hidden layers)", 16, kind="int", static=True, low=1),
-        Param("train_states", "states per filter training batch", 8, kind="int", static=True, low=1),
-        Param("warmup_steps", "filter training steps at generation 0", 100, kind="int", static=True, low=0),
-        Param("train_steps", "filter training steps in every later generation", 2, kind="int", static=True, low=0),
+        Param("width", "hidden width of the filter MLP (2 hidden layers)", 16, kind="int", static=True, low=1, high=4096),
+        Param("train_states", "states per filter training batch", 8, kind="int", static=True, low=1, high=10**4),
+        Param("warmup_steps", "filter training steps at generation 0", 100, kind="int", static=True, low=0, high=10**6),
+        Param("train_steps", "filter training steps in every later generation", 2, kind="int", static=True, low=0, high=10**5),
     )
     metrics = ("param_error", "param_sq_error", "mean_sq_error", "var", "log_var_ratio",
                "exceed", "anchor_distance", "filter_loss")
+    checks = tuple(
+        Check(f"rule-based-arms-{family}", {"family": family, "n": 40, "alpha": 0.2, "contraction": 0.25},
+              {"method": ["linear-filter", "superlinear", "accumulate", "mix"]},
+              metrics=("param_sq_error", "mean_sq_error", "var"), seeds=3000, generations=40, key=0,
+              quick_seeds=1500, quick=family == "poisson")
+        for family in FAMILIES
+    )
 
     family: str = eqx.field(static=True)
     neural: bool = eqx.field(static=True)

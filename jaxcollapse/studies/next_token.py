@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..engine.params import ConfigError, Param, fill_initial_size
-from ..engine.study import Study, float_dtype
+from ..engine.study import Check, Study, float_dtype
 from ..families import categorical
 from .registry import Preset, register_preset, register_study
 
@@ -66,7 +66,7 @@ class NextTokenStudy(Study):
     name = "next-token"
     description = "Categorical / Markov next-token model on a contaminated source (Bakshi & Chakraborty)"
     params = (
-        Param("vocab", "vocabulary size K", 50, kind="int", static=True, low=2),
+        Param("vocab", "vocabulary size K", 50, kind="int", static=True, low=2, high=10**6),
         Param("context", "context length: 0 (categorical) or 1 (Markov chain)", 0, kind="int", static=True, low=0, high=1),
         Param("n", "tokens per generation (schedule)", 100, kind="int", schedule=True, low=1),
         Param("n0", "real tokens at generation 0 (default: n at t=0)", None, kind="int", low=1),
@@ -76,10 +76,18 @@ class NextTokenStudy(Study):
         Param("exponent", "Zipf exponent of P* (p_k ~ k^-exponent)", 1.0, low=0.0),
         Param("truth_seed", "numpy seed that draws P* (fixed across seeds)", 0, kind="int", low=0),
         Param("smoothing", "additive smoothing of the frequency fit", 0.0, low=0.0),
-        Param("seq_len", "tokens per sequence (context 1)", 32, kind="int", static=True, low=2),
+        Param("seq_len", "tokens per sequence (context 1)", 32, kind="int", static=True, low=2, high=10**6),
         Param("sampler", "auto, exact (multinomial counts) or explicit (tokens)", "auto", kind="choice", static=True, choices=("auto", "exact", "explicit")),
     )
     metrics = ("sq_error", "tv", "kl", "support", "entropy")
+    checks = (
+        Check("risk-recursion", {"vocab": 20, "n0": 50, "sampler": "explicit"},
+              {"alpha": ["0", "0.1", "max(t,1)**-0.5"], "n": ["50", "50*max(t,1)"]}, seeds=10000, generations=20,
+              key=1, quick_seeds=3000),
+        Check("risk-recursion-exact-sampler", {"vocab": 20, "n0": 50, "sampler": "exact"},
+              {"alpha": ["0", "0.1", "max(t,1)**-0.5"], "n": ["50", "50*max(t,1)"]}, seeds=10000, generations=20,
+              key=1, quick=False),
+    )
 
     vocab: int = eqx.field(static=True)
     context: int = eqx.field(static=True)

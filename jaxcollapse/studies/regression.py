@@ -44,7 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..engine.params import ConfigError, Param
-from ..engine.study import Study, float_dtype
+from ..engine.study import Check, Study, float_dtype
 from ..families import linear
 from ..families.gaussian import bartlett_root
 from .registry import Preset, register_preset, register_study
@@ -103,7 +103,7 @@ class RegressionStudy(Study):
     name = "regression"
     description = "Chain of least-squares generators + downstream ridge (Dohmatob, Feng & Kempe)"
     params = (
-        Param("dim", "dimension d", 100, kind="int", static=True, low=1),
+        Param("dim", "dimension d", 100, kind="int", static=True, low=1, high=4096),
         Param("T", "downstream training rows", 300, kind="int", low=1),
         Param("T0", "rows per generator refit (default: T); T0 < dim is over-parameterised", None, kind="int", low=1),
         Param("sigma", "downstream label noise", 1.0, low=0.0),
@@ -117,6 +117,17 @@ class RegressionStudy(Study):
         Param("truth_seed", "seed of w0's random signs / direction", 0, kind="int", low=0),
     )
     metrics = ("test_error", "generator_error")
+    checks = (
+        Check("ols-chain", {"dim": 10, "T": 80, "sigma": 0.5},
+              {"T0": [20, 40], "spectrum": ["isotropic", "power"], "design": ["fresh", "fixed"]}, seeds=8000,
+              generations=6, key=3, quick_seeds=2000),
+        Check("min-norm-chain", {"dim": 20, "T": 60}, {"T0": [5, 12], "sigma0": [0.0, 0.5], "design": ["fresh", "fixed"]},
+              seeds=8000, generations=6, key=4, quick=False),
+        Check("ridge-deterministic-equivalent", {"dim": 12, "T": 30, "T0": 40, "sigma": 0.7, "sigma0": 0.8, "beta": 1.5,
+                                                 "source": 0.5},
+              {"ridge": [0.01, 0.3], "spectrum": ["power", "isotropic"]}, metrics=("test_error",), seeds=8000,
+              generations=6, key=5, relative=0.03, quick=False),
+    )
 
     dim: int = eqx.field(static=True)
     under: bool = eqx.field(static=True)  # some grid point has T0 >= dim (OLS generators)

@@ -15,7 +15,8 @@ if "xla_cpu_enable_concurrency_optimized_scheduler" not in os.environ.get("XLA_F
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_SCHEDULER_FLAG}".strip()
 
 from .api import reproduce, run  # noqa: E402
-from .engine import ConfigError  # noqa: E402
+from .engine import ConfigError, Param  # noqa: E402
+from .models import Model, Statistics  # noqa: E402
 from .results import Result, load  # noqa: E402
 
-__all__ = ["ConfigError", "Result", "__version__", "load", "reproduce", "run"]
+__all__ = ["ConfigError", "Model", "Param", "Result", "Statistics", "__version__", "load", "reproduce", "run"]

@@ -44,7 +44,7 @@ def set_x64(enabled: bool) -> None:
 
 
 def run(
-    study: str,
+    study: str | type | Any,
     settings: dict[str, Any] | None = None,
     grids: dict[str, Any] | None = None,
     seeds: int = 100,
@@ -62,6 +62,9 @@ def run(
     cache: bool | None = None,
 ) -> Result | None:
     """Run ``study`` for every grid point x seed as one compiled computation per shape.
+
+    study: a registered name (``jaxcollapse list``), ``package.module:attr``, a Study subclass
+    or a ``jc.Model``.
 
     settings: {name: value or schedule expression}; grids: {name: [values] or "v1,v2"};
     keep: metrics whose per-seed arrays are kept (None = all); checkpoint: a directory

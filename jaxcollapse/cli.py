@@ -139,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
         from .studies import PRESETS, STUDIES, get_preset, get_study
 
         if args.command == "list":
+            from .studies.registry import discover
+
+            discover()
             for name, cls in sorted(STUDIES.items()):
                 print(f"study   {name:24s} {cls.description}")
             for name, preset in sorted(PRESETS.items()):
@@ -158,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
 
             bench_main(args.out, args.quick, args.loop_seeds)
             return 0
-        name = args.study if args.command == "run" else args.preset
+        name = get_study(args.study).name if args.command == "run" else args.preset
         out = Path(args.out) if args.out else Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
         if args.command == "run":
             settings = dict(_key_value(s) for s in args.set)
@@ -182,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         if result is None:
             print(f"this process's chunks are in {out / 'chunks'}; process 0 writes the results")
             return 0
-        _print_summary(result, out, get_study(result.study).summary_metrics)
+        _print_summary(result, out, get_study(args.study if args.command == "run" else spec["study"]).summary_metrics)
         return 0
     except ConfigError as err:
         sys.stderr.write(f"jaxcollapse: error: {err}\n")

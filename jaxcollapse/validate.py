@@ -47,7 +47,13 @@ def z_limit(comparisons: int) -> float:
 
 def compare(result, check: Check) -> tuple[int, float, float, bool, str]:
     """(comparisons, worst |z|, limit, passed, where) of one finished run against its theory."""
-    metrics = check.metrics or tuple(m for m in result.theory if m in result.metrics)
+    return agreement(result, check.metrics, check.relative)
+
+
+def agreement(result, metrics: tuple[str, ...] = (), relative: float = 0.0) -> tuple[int, float, float, bool, str]:
+    """How a finished run agrees with its closed forms: (comparisons, worst |z|, Bonferroni limit,
+    passed, where the worst one is), over ``metrics`` (default: every metric with a theory)."""
+    metrics = metrics or tuple(m for m in result.theory if m in result.metrics)
     rows = []
     for metric in metrics:
         theory = np.asarray(result.theory.get(metric, np.nan), np.float64)
@@ -60,7 +66,7 @@ def compare(result, check: Check) -> tuple[int, float, float, bool, str]:
     limit = z_limit(len(rows))
     worst, where, passed = 0.0, "", True
     for metric, index, mean, se, theory in rows:
-        slack = check.relative * abs(theory) + 1e-12 * (1 + abs(theory))
+        slack = relative * abs(theory) + 1e-12 * (1 + abs(theory))
         excess = max(abs(mean - theory) - slack, 0.0) if np.isfinite(mean) else np.inf
         z = excess / se if se > 0 else (0.0 if excess == 0 else np.inf)
         if not z <= limit:

@@ -8,6 +8,8 @@ from scipy.stats import ks_2samp
 
 import jaxcollapse as jc
 from jaxcollapse.engine.params import ConfigError
+from jaxcollapse.engine.sweep import plan
+from jaxcollapse.studies.discrete import DiscreteStudy, true_distribution
 
 from .reference import z_score
 
@@ -96,7 +98,6 @@ def test_a_hundred_thousand_outcomes():
 
 @pytest.mark.parametrize("settings,message", [
     ({"outcomes": 1}, "outcomes=1"),
-    ({"regime": "accumulate-subsample"}, "regime=accumulate-subsample"),
     ({"alpha": 0.3}, "alpha"),
     ({"n": -5}, "n=-5"),
     ({"truth": "gaussian"}, "truth=gaussian"),
@@ -104,3 +105,30 @@ def test_a_hundred_thousand_outcomes():
 def test_validation(settings, message):
     with pytest.raises(ConfigError, match=message):
         jc.run("discrete", settings, seeds=2, generations=2)
+
+
+def test_accumulate_subsample_matches_a_numpy_reference():
+    """accumulate-subsample keeps the tokens (the shared data loop): fit the frequencies of a
+    uniform n-subset of every token so far, against the same process in numpy (two-sample z on
+    the support and the total variation at every generation)."""
+    outcomes, n, generations = 60, 40, 6
+    result = jc.run("discrete", {"outcomes": outcomes, "n": n, "regime": "accumulate-subsample", "truth": "zipf"},
+                    seeds=3000, generations=generations, key=9, keep=("support", "tv"))
+    truth = true_distribution(plan(DiscreteStudy, {"outcomes": outcomes, "truth": "zipf"}, seeds=1,
+                                   generations=1).points[0])
+    rng = np.random.default_rng(11)
+    seeds = 1500
+    support, tv = np.empty((seeds, generations + 1)), np.empty((seeds, generations + 1))
+    for s in range(seeds):
+        pool = list(rng.choice(outcomes, size=n, p=truth))
+        train = pool
+        for t in range(generations + 1):
+            if t > 0:
+                pool += list(rng.choice(outcomes, size=n, p=p))
+                train = [pool[i] for i in rng.permutation(len(pool))[:n]]
+            p = np.bincount(train, minlength=outcomes) / n
+            support[s, t], tv[s, t] = np.sum(p > 0), 0.5 * np.abs(p - truth).sum()
+    for metric, reference in (("support", support), ("tv", tv)):
+        ours = result.per_seed[metric].astype(np.float64)
+        se = np.sqrt(ours.var(0) / ours.shape[0] + reference.var(0) / seeds)
+        assert np.all(np.abs(ours.mean(0) - reference.mean(0)) < 4 * se), metric

@@ -49,7 +49,8 @@ def test_log_density_against_numpy():
     with np.errstate(divide="ignore"):
         tophat = np.log(np.mean(sq < h**2, axis=1) / (np.pi * h**2))
     for code, expected in ((0, gaussian), (1, tophat)):
-        got = kde.log_density(jnp.asarray(queries), jnp.asarray(x), count, h, code)
+        weight = jnp.asarray(np.arange(len(x)) < count, jnp.float64)  # the first ``count`` rows are data
+        got = kde.log_density(jnp.asarray(queries), jnp.asarray(x), weight, h, code)
         np.testing.assert_allclose(got, expected, rtol=1e-10)
 
 
@@ -58,7 +59,7 @@ def test_kernel_draws_have_the_kernel_variance(code, variance):
     """Sampling a one-point KDE is a kernel draw: per-coordinate variance h^2 (gaussian) or h^2/4
     (uniform disc), mean 0; and every tophat draw lies within h."""
     m, h = 200_000, 1.0
-    draws = np.asarray(kde.sample(jax.random.key(3), jnp.zeros((1, 2)), 1, h, code, m))
+    draws = np.asarray(kde.sample(jax.random.key(3), jnp.zeros((1, 2)), jnp.ones(1), h, code, m))
     se = np.std(draws**2, axis=0) / np.sqrt(m)
     assert np.all(np.abs(z_score(np.mean(draws**2, axis=0), se, variance)) < 4)
     if code == 1:
@@ -102,3 +103,22 @@ def test_toy_sets_have_their_shapes():
 def test_validation(settings, message):
     with pytest.raises(ConfigError, match=message):
         jc.run("kde", settings, seeds=2, generations=2)
+
+
+def test_weighted_kde_against_numpy():
+    """Weights: p(y) = sum w_i K(y - x_i) / sum w_i, zero-weight rows absent; and sampling picks
+    rows in proportion to their weights."""
+    jax.config.update("jax_enable_x64", True)
+    rng = np.random.default_rng(2)
+    x, queries, h = rng.normal(size=(700, 2)), rng.normal(size=(20, 2)), 0.4
+    weight = rng.choice([0.0, 0.5, 2.0], size=700)
+    sq = np.sum((queries[:, None] - x[None]) ** 2, -1)
+    expected = logsumexp(-0.5 * sq / h**2, b=weight[None], axis=1) - np.log(2 * np.pi * h**2) - np.log(weight.sum())
+    got = kde.log_density(jnp.asarray(queries), jnp.asarray(x), jnp.asarray(weight), h, 0)
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+    rows = np.arange(3.0)[:, None] * np.ones((1, 2)) * 100  # far apart: each draw reveals its row
+    draws = np.asarray(kde.sample(jax.random.key(4), jnp.asarray(rows), jnp.asarray([1.0, 0.0, 3.0]), 0.01, 0, 40000))
+    picked = np.round(draws[:, 0] / 100).astype(int)
+    assert not np.any(picked == 1)
+    share = np.mean(picked == 2)
+    assert abs(share - 0.75) < 4 * np.sqrt(0.75 * 0.25 / 40000)

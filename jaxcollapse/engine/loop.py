@@ -25,11 +25,13 @@ def trajectory(study: Study, params, key: jax.Array, generations: int) -> Metric
 
 
 def batched_trajectories(study: Study, generations: int, mesh: Mesh):
-    """jit of a ``shard_map`` over the seed axis of ``mesh``.
+    """jit of a ``shard_map`` over the seed axis of ``mesh``: one block of seeds per device.
 
-    Indices arrive as [devices, blocks, block] (global seed indices). Each device runs
-    ``lax.map`` over its blocks, and each block is vmap over grid points (params axis 0) of
-    vmap over the block's seeds. Outputs are [devices, blocks, points, block, T+1].
+    Indices arrive as [devices, block] (global seed indices); each device runs vmap over grid
+    points (params axis 0) of vmap over its block's seeds. Outputs are [devices, points, block,
+    T+1]. The engine calls this one compiled program for every block of a run, so a program
+    depends on the study's structure, the grid, T and the block, never on the seed count or the
+    chunk size (a persistent compile cache serves every run of those shapes).
 
     The key of seed i is ``fold_in(base_key, i)``, with i the global seed index. Every block is
     the same compiled computation on every device, for any chunk size or device count. Results
@@ -44,8 +46,7 @@ def batched_trajectories(study: Study, generations: int, mesh: Mesh):
     block = jax.vmap(jax.vmap(one_seed, in_axes=(None, 0, None)), in_axes=(0, None, None))
 
     def local(params, indices, base_key):
-        out = jax.lax.map(lambda b: block(params, b, base_key), indices[0])
-        return jax.tree.map(lambda x: x[None], out)
+        return jax.tree.map(lambda x: x[None], block(params, indices[0], base_key))
 
     seeds = PartitionSpec("seeds")
     # check_vma=False: a study's scan may start from a seed-independent carry (e.g. a constant

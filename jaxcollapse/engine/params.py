@@ -32,7 +32,8 @@ def _number(text: str) -> float | None:
 class Param:
     """One hyperparameter of a study.
 
-    kind: ``int`` | ``float`` | ``choice`` | ``vector`` (a word or a comma list of numbers).
+    kind: ``int`` | ``float`` | ``choice`` | ``vector`` (a word or a comma list of numbers) |
+        ``text`` (any word; a user model's string parameter).
     schedule: the value is an expression in ``t`` evaluated at t = 0..T (an array).
     static: the value changes shapes or structure; grid points that differ in it compile
         separately. Every other parameter is a traced leaf, vmapped over a grid.
@@ -61,6 +62,8 @@ class Param:
     def allowed(self) -> str:
         if self.kind == "choice":
             return "one of " + ", ".join(self.choices)
+        if self.kind == "text":
+            return "a non-empty word"
         what = "an integer" if self.kind == "int" else "a number"
         if self.schedule:
             what += " or a schedule in t"
@@ -90,6 +93,10 @@ class Param:
             if not isinstance(raw, str) or raw not in self.choices:
                 raise self._fail(raw)
             return raw
+        if self.kind == "text":
+            if not isinstance(raw, str) or not raw.strip():
+                raise self._fail(raw)
+            return raw.strip()
         if self.kind == "vector" or (isinstance(raw, str) and raw.strip() in self.words):
             return raw.strip() if isinstance(raw, str) else raw
         if isinstance(raw, bool) or not isinstance(raw, (int, float, str, np.number)):

@@ -56,6 +56,7 @@ class Study(eqx.Module):
       ``check(config, generations)``   cross-parameter validation (ConfigError); returns
                                        the config with derived defaults filled in
       ``static_key(config)``           grid points with equal keys share one compile
+      ``preflight(configs, generations)`` a last check of the whole grid (no compile)
       ``build(configs, generations)``  the static structure serving a group of grid points
     Instance-level:
       ``numeric(config)``              the traced params pytree of one grid point (numpy)
@@ -91,6 +92,11 @@ class Study(eqx.Module):
     @classmethod
     def check(cls, config: dict[str, Any], generations: int) -> dict[str, Any]:
         return config
+
+    @classmethod
+    def preflight(cls, configs: list[dict[str, Any]], generations: int) -> None:
+        """A last check of the whole grid before anything compiles (ConfigError); e.g. a user
+        model's functions traced abstractly. Default: none."""
 
     @classmethod
     def static_key(cls, config: dict[str, Any]) -> tuple:

@@ -144,6 +144,7 @@ def plan(
         config = dict(base)
         config.update({name: value for (name, _), value in zip(axis_values, combo)})
         points.append(study.check(config, generations))
+    study.preflight(points, generations)
     resolved = {}
     for name in base:
         if name in grids:
@@ -324,14 +325,16 @@ def execute(
                     raw.resumed += 1
                     raw.resumed_run_s += float(summary.pop("run_s", 0.0))
             elif c % processes == process:
-                indices = np.arange(start, start + chunk, dtype=np.uint32).reshape(devices, -1, block)
-                indices = jax.device_put(indices, NamedSharding(mesh, PartitionSpec("seeds")))
+                calls = np.arange(start, start + chunk, dtype=np.uint32).reshape(-1, devices, block)
                 if compiled is None:
                     begin = time.perf_counter()
-                    compiled = batched_trajectories(study, generations, mesh).lower(params, indices, base_key).compile()
+                    compiled = batched_trajectories(study, generations, mesh).lower(
+                        params, _on_devices(calls[0], mesh), base_key).compile()
                     raw.compile_s += time.perf_counter() - begin
                 begin = time.perf_counter()
-                result = jax.block_until_ready(compiled(params, indices, base_key))
+                # every block is dispatched before any is waited for (JAX's dispatch is asynchronous)
+                pending = [compiled(params, _on_devices(indices, mesh), base_key) for indices in calls]
+                result = jax.block_until_ready(pending)
                 elapsed = time.perf_counter() - begin
                 raw.run_s += elapsed
                 raw.computed += 1
@@ -380,13 +383,18 @@ def _wait_for(path: Path) -> Path:
     return path
 
 
-def _seed_major(result: dict[str, Any]) -> dict[str, np.ndarray]:
-    """[devices, blocks, points, block, T+1] -> [points, seeds of the chunk, T+1]."""
+def _on_devices(indices: np.ndarray, mesh: Mesh) -> jax.Array:
+    return jax.device_put(indices, NamedSharding(mesh, PartitionSpec("seeds")))
+
+
+def _seed_major(results: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """Per call [devices, points, block, T+1] -> [points, seeds of the chunk, T+1] (calls, then
+    devices, then the block's seeds: the order of the global seed indices)."""
     out = {}
-    for m, values in result.items():
-        values = np.asarray(values)
-        devices, blocks, points, block, width = values.shape
-        out[m] = values.transpose(2, 0, 1, 3, 4).reshape(points, devices * blocks * block, width)
+    for m in results[0]:
+        values = np.stack([np.asarray(r[m]) for r in results])
+        calls, devices, points, block, width = values.shape
+        out[m] = values.transpose(2, 0, 1, 3, 4).reshape(points, calls * devices * block, width)
     return out
 
 

@@ -4,12 +4,13 @@ A categorical over K outcomes is summarised by its count vector. ``exact`` draws
 of n tokens directly, ``Multinomial(n, p)`` (conditional binomials, cost flat in n);
 ``explicit`` draws ``n_max`` tokens and counts the first n (n traced).
 
-``binomial`` is a sampler shaped for ``vmap``: under ``vmap`` every lane executes every branch
-and a rejection loop runs until its slowest lane finishes, so instead of
-``jax.random.binomial`` (a per-lane ``while`` for both inversion and BTRS) it draws all the
-uniforms it usually needs in one call, inverts the CDF over a fixed 47-step table for means
-<= 10, runs ``BTRS_ATTEMPTS`` rejection attempts of Hoermann's BTRS (1993) at once for larger
-means, and keeps a ``while`` loop only for the rare lanes that rejected them all.
+``binomial`` is a sampler shaped for ``vmap``, where every lane executes every branch and a loop
+runs until its slowest lane is done. Means <= 10 invert the CDF by subtraction (numpy's BINV), in
+a loop that runs as long as the largest such draw; larger means run Hoermann's BTRS (1993),
+``BTRS_ATTEMPTS`` proposals at a time, in a loop that runs while any such lane rejected them all.
+A branch that no lane takes costs one test of its loop condition. ``multinomial`` chains
+conditional binomials in two stages of ~sqrt(K) steps each: one compiled binomial per stage,
+whatever K (a binary tree of binomials compiled one copy per level, 6-10x slower to compile).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def fit(counts: Float[Array, "... k"], smoothing: Float[Array, ""] | float = 0.0
 
 
 INVERSION_MAX_MEAN = 10.0  # BTRS needs n q >= 10 (Hoermann 1993)
-INVERSION_TABLE = 48  # P(X >= 48) < 1e-12 when E X <= 10: the table is truncated there
+INVERSION_SDS = 10.0  # inversion stops at mean + 10 sd (P beyond < 1e-12) and starts afresh once
 BTRS_ATTEMPTS = 4  # acceptance is 0.7-0.9 per attempt
 
 
@@ -65,33 +66,32 @@ def _stirling_tail(k: Float[Array, "..."]) -> Float[Array, "..."]:
     return jnp.where(k <= 9, table[jnp.clip(k, 0, 9).astype(jnp.int32)], series)
 
 
-def inversion(u, first, next_pmf):
-    """Smallest x with CDF(x) >= u over an ``INVERSION_TABLE``-entry table: ``first`` = p(0)
-    and ``next_pmf(x, p(x)) = p(x+1)``. The CDF is normalised over the truncated table (so
-    float rounding cannot push u past the last entry). Two ``fori_loop`` passes: an unrolled
-    Python chain of this length makes XLA re-compute the shared prefix in every consumer."""
+def inversion(uniforms, first, ratio, bound, active):
+    """Inversion by subtraction (numpy's BINV): x = 0, u = uniforms[0]; while u > p(x): u -= p(x),
+    p(x+1) = p(x) ratio(x). The loop runs while any active lane is still searching, so it costs the
+    slowest lane's count, not a fixed table. A lane that float rounding walks past ``bound``
+    (mean + 10 sd: P beyond < 1e-12) starts once more from uniforms[1]."""
 
-    def accumulate(x, carry):
-        pmf, cdf = carry
-        pmf = next_pmf(x, pmf)
-        return pmf, cdf + pmf
+    def searching(carry):
+        x, px, u, restarted = carry
+        return active & (u > px) & ~((x >= bound) & restarted)
 
-    _, total = jax.lax.fori_loop(0, INVERSION_TABLE - 1, accumulate, (first, first), unroll=4)
-    target = u * total
+    def step(carry):
+        x, px, u, restarted = carry
+        moving = searching(carry)
+        over = moving & (x >= bound)
+        x_next = jnp.where(over, 0.0, x + 1)
+        u_next = jnp.where(over, uniforms[1], u - px)
+        px_next = jnp.where(over, first, px * ratio(x))
+        return (jnp.where(moving, x_next, x), jnp.where(moving, px_next, px), jnp.where(moving, u_next, u),
+                restarted | over)
 
-    def search(x, carry):
-        pmf, cdf, below = carry
-        pmf, cdf_next = accumulate(x, (pmf, cdf))
-        return pmf, cdf_next, below + (cdf < target)
-
-    return jax.lax.fori_loop(0, INVERSION_TABLE - 1, search, (first, first, jnp.zeros_like(u)), unroll=4)[2]
+    start = (jnp.zeros_like(first), first, uniforms[0], jnp.zeros(first.shape, bool))
+    return jax.lax.while_loop(lambda c: jnp.any(searching(c)), step, start)[0]
 
 
-def _binomial_inversion(u, count, q):
-    """Inversion with the ratio recursion p(x+1) = p(x) (n - x) q / ((x + 1)(1 - q))."""
-    ratio = q / (1 - q)
-    return inversion(u, jnp.exp(count * jnp.log1p(-q)),
-                     lambda x, pmf: pmf * jnp.maximum(count - x, 0.0) / (x + 1) * ratio)
+def inversion_bound(mean, variance, largest=jnp.inf):
+    return jnp.minimum(largest, jnp.floor(mean + INVERSION_SDS * jnp.sqrt(variance + 1.0)))
 
 
 def _btrs_constants(count, q):
@@ -122,45 +122,76 @@ def _btrs_attempts(key, count, const):
 
 
 def binomial(key: PRNGKeyArray, count: Float[Array, "*b"], prob: Float[Array, "*b"]) -> Float[Array, "*b"]:
-    """Binomial(count, prob) draws (as floats), exact up to the 1e-12 truncation of the
-    inversion table; see the module docstring for why it is not ``jax.random.binomial``."""
+    """Binomial(count, prob) draws (as floats), exact up to the 1e-12 tail beyond mean + 10 sd of
+    the inversion. Means <= 10 invert the CDF, larger ones run Hoermann's BTRS; each is a loop
+    that runs only as long as its lanes need (zero times when no lane takes that branch), so a
+    vmapped batch pays for both branches only where its lanes really are mixed."""
     count = jnp.asarray(count, prob.dtype)
     flip = prob > 0.5
     q = jnp.where(flip, 1 - prob, prob)
     small = count * q <= INVERSION_MAX_MEAN
-    k_inversion, k_btrs, k_retry = jax.random.split(key, 3)
-    inverted = _binomial_inversion(jax.random.uniform(k_inversion, count.shape, prob.dtype),
-                                   jnp.where(small, count, 0.0), q)
+    k_inversion, k_btrs = jax.random.split(key)
+    n_small = jnp.where(small, count, 0.0)
+    ratio = q / (1 - q)
+    inverted = inversion(jax.random.uniform(k_inversion, (2,) + count.shape, prob.dtype),
+                         jnp.exp(n_small * jnp.log1p(-q)), lambda x: (n_small - x) / (x + 1) * ratio,
+                         inversion_bound(n_small * q, n_small * q * (1 - q), n_small), small)
     count_btrs = jnp.where(small, 1e4, count)  # a valid dummy where inversion is used
     const = _btrs_constants(count_btrs, jnp.where(small, 0.5, q))
-    proposal, done = _btrs_attempts(k_btrs, count_btrs, const)
 
-    def retry(carry):
+    def attempt(carry):
         i, x, done = carry
-        new, accepted = _btrs_attempts(jax.random.fold_in(k_retry, i), count_btrs, const)
+        new, accepted = _btrs_attempts(jax.random.fold_in(k_btrs, i), count_btrs, const)
         return i + 1, jnp.where(done, x, new), done | accepted
 
-    _, proposal, _ = jax.lax.while_loop(lambda c: ~jnp.all(c[2]), retry, (0, proposal, done | small))
+    _, proposal, _ = jax.lax.while_loop(lambda c: ~jnp.all(c[2]), attempt, (0, jnp.zeros_like(count), small))
     x = jnp.where(small, inverted, proposal)
     return jnp.where(flip, count - x, x)
 
 
+def _conditional_binomials(key, n: Float[Array, " rows"], p: Float[Array, "rows k"]) -> Float[Array, "rows k"]:
+    """Multinomial(n_r, p_r) counts of every row r, one category after another:
+    c_j ~ Binomial(n - c_0 - ... - c_{j-1}, p_j / (p_j + ... + p_{k-1})), a scan over the k
+    columns vectorised over the rows (one compiled binomial, whatever k)."""
+    tail = jnp.cumsum(p[:, ::-1], axis=1)[:, ::-1]  # p_j + ... + p_{k-1}, without cancellation
+    share = jnp.clip(jnp.where(tail > 0, p / jnp.where(tail > 0, tail, 1.0), 0.0), 0.0, 1.0)
+
+    def column(left, j):
+        drawn = jnp.minimum(binomial(jax.random.fold_in(key, j), left, share[:, j]), left)
+        return left - drawn, drawn
+
+    left, counts = jax.lax.scan(column, n, jnp.arange(p.shape[1] - 1))
+    return jnp.concatenate([counts.T, left[:, None]], axis=1)
+
+
 def multinomial(key: PRNGKeyArray, n: Int[Array, ""], p: Float[Array, " k"]) -> Float[Array, " k"]:
-    """Multinomial(n, p) counts by conditional binomials down a binary tree over the
-    categories: log2(K) vectorised ``binomial`` draws instead of K sequential ones; cost
-    independent of n."""
-    size = 1 << (p.shape[0] - 1).bit_length()
-    levels = [jnp.pad(p, (0, size - p.shape[0]))]
-    while levels[-1].shape[0] > 1:
-        levels.append(levels[-1].reshape(-1, 2).sum(-1))
-    levels = levels[::-1]
-    counts = jnp.reshape(n, (1,)).astype(p.dtype)
-    for depth in range(len(levels) - 1):
-        parent, left = levels[depth], levels[depth + 1][0::2]
-        share = jnp.clip(jnp.where(parent > 0, left / jnp.where(parent > 0, parent, 1.0), 0.0), 0.0, 1.0)
-        left_counts = jnp.minimum(binomial(jax.random.fold_in(key, depth), counts, share), counts)
-        counts = jnp.stack([left_counts, counts - left_counts], -1).reshape(-1)
-    return counts[: p.shape[0]]
+    """Multinomial(n, p) counts by conditional binomials in two stages: the totals of
+    ceil(sqrt(K))-category blocks, then the categories inside every block at once. 2 sqrt(K)
+    sequential binomial draws, K - 1 in all, cost independent of n."""
+    k = p.shape[0]
+    width = max(1, int(np.ceil(np.sqrt(k))))
+    blocks = -(-k // width)
+    table = jnp.pad(p, (0, blocks * width - k)).reshape(blocks, width)
+    k_blocks, k_inside = jax.random.split(key)
+    totals = _conditional_binomials(k_blocks, jnp.reshape(n, (1,)).astype(p.dtype), table.sum(1)[None])[0]
+    return _conditional_binomials(k_inside, totals, table).reshape(-1)[:k]
+
+
+def sample_tokens(key: PRNGKeyArray, p: Float[Array, " k"], m: int) -> Int[Array, " m"]:
+    """m tokens of p by inverting its CDF (a binary search per token, cost m log K)."""
+    # XLA's cumsum is a parallel prefix, so cdf[j] = cdf[j-1] + 0 need not hold exactly;
+    # the running max over the entries with p > 0 makes a zero-probability step exactly flat.
+    cdf = jax.lax.cummax(jnp.where(p > 0, jnp.cumsum(p), 0.0))
+    tokens = jnp.searchsorted(cdf, cdf[-1] * jax.random.uniform(key, (m,), p.dtype), side="right")
+    # Token j needs cdf[j-1] <= u < cdf[j], so p_j > 0; the clip only catches u * total
+    # rounding up to total, and sends it to the last outcome with p > 0.
+    last = p.shape[0] - 1 - jnp.argmax(p[::-1] > 0)
+    return jnp.minimum(tokens, last).astype(jnp.int32)
+
+
+def counts(tokens: Int[Array, " m"], weights: Float[Array, " m"], outcomes: int) -> Float[Array, " k"]:
+    """Weighted counts of tokens over ``outcomes`` outcomes."""
+    return jnp.zeros(outcomes, weights.dtype).at[tokens].add(weights)
 
 
 def sample_counts(
@@ -172,15 +203,7 @@ def sample_counts(
     if sampler == "exact":
         return multinomial(key, n, p)
     if sampler == "explicit":
-        # XLA's cumsum is a parallel prefix, so cdf[j] = cdf[j-1] + 0 need not hold exactly;
-        # the running max over the entries with p > 0 makes a zero-probability step exactly flat.
-        cdf = jax.lax.cummax(jnp.where(p > 0, jnp.cumsum(p), 0.0))
-        tokens = jnp.searchsorted(cdf, cdf[-1] * jax.random.uniform(key, (n_max,), p.dtype), side="right")
-        # Token j needs cdf[j-1] <= u < cdf[j], so p_j > 0; the clip only catches u * total
-        # rounding up to total, and sends it to the last outcome with p > 0.
-        last = p.shape[0] - 1 - jnp.argmax(p[::-1] > 0)
-        weight = (jnp.arange(n_max) < n).astype(p.dtype)
-        return jnp.zeros_like(p).at[jnp.minimum(tokens, last)].add(weight)
+        return counts(sample_tokens(key, p, n_max), (jnp.arange(n_max) < n).astype(p.dtype), p.shape[0])
     raise ValueError(f"unknown sampler {sampler!r}")
 
 

@@ -30,11 +30,14 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 
 class GaussianStats(eqx.Module):
-    """Sufficient statistics of a batch: count, mean [d], scatter square root [d, d]."""
+    """Sufficient statistics of a batch: count, mean [d], scatter square root [d, d], and
+    log det(root root^T), tracked exactly through ``push_forward`` (so a purely synthetic refit
+    keeps an exact log det even where the scatter itself underflows)."""
 
     count: Float[Array, ""]
     mean: Float[Array, " d"]
     root: Float[Array, "d d"]
+    log_det: Float[Array, ""]
 
 
 class GaussianModel(eqx.Module):
@@ -70,20 +73,31 @@ def stats_from_samples(
     count = jnp.sum(weight)
     mean = jnp.sum(weight[:, None] * x, axis=0) / jnp.maximum(count, 1e-30)
     centered = jnp.sqrt(weight)[:, None] * (x - mean)
-    if full_rank:
-        return GaussianStats(count, mean, jnp.linalg.cholesky(centered.T @ centered))
-    return GaussianStats(count, mean, _triangular_root(centered))
+    root = jnp.linalg.cholesky(centered.T @ centered) if full_rank else _triangular_root(centered)
+    return GaussianStats(count, mean, root, log_det_of_root(root))
 
 
 def merge(a: GaussianStats, b: GaussianStats) -> GaussianStats:
-    """Pool two batches (Chan et al.): S = S_a + S_b + (n_a n_b / n) delta delta^T."""
+    """Pool two batches (Chan et al.): S = S_a + S_b + (n_a n_b / n) delta delta^T. Merging with
+    an empty batch (count 0) returns the other one exactly."""
     count = a.count + b.count
     safe = jnp.maximum(count, 1e-30)
     delta = b.mean - a.mean
     mean = a.mean + delta * (b.count / safe)
     between = jnp.sqrt(a.count * b.count / safe) * delta
     rows = jnp.concatenate([a.root.T, b.root.T, between[None, :]], axis=0)
-    return GaussianStats(count, mean, _triangular_root(rows))
+    root = _triangular_root(rows)
+    a_empty, b_empty = a.count == 0, b.count == 0
+    pick = lambda x_a, x_b, both: jnp.where(b_empty, x_a, jnp.where(a_empty, x_b, both))  # noqa: E731
+    return GaussianStats(count, pick(a.mean, b.mean, mean), pick(a.root, b.root, root),
+                         pick(a.log_det, b.log_det, log_det_of_root(root)))
+
+
+def scale(stats: GaussianStats, weight) -> GaussianStats:
+    """The statistics of the same rows, each weighing ``weight`` times as much."""
+    dim = stats.mean.shape[0]
+    return GaussianStats(stats.count * weight, stats.mean, stats.root * jnp.sqrt(weight),
+                         stats.log_det + dim * jnp.log(weight))
 
 
 def fit(stats: GaussianStats, ddof: Float[Array, ""] | float = 0.0) -> GaussianModel:
@@ -95,9 +109,7 @@ def fit(stats: GaussianStats, ddof: Float[Array, ""] | float = 0.0) -> GaussianM
     dim = stats.mean.shape[0]
     denom = jnp.maximum(stats.count - ddof, 1e-30)
     factor = stats.root / jnp.sqrt(denom)
-    log_det = jnp.where(
-        stats.count - 1 < dim, -jnp.inf, log_det_of_root(stats.root) - dim * jnp.log(denom)
-    )
+    log_det = jnp.where(stats.count - 1 < dim, -jnp.inf, stats.log_det - dim * jnp.log(denom))
     return GaussianModel(stats.mean, factor, log_det)
 
 
@@ -112,7 +124,7 @@ def sample(
 def push_forward(stats: GaussianStats, model: GaussianModel) -> GaussianStats:
     """Statistics of x = mu + F z given the statistics of the standard draws z."""
     return GaussianStats(
-        stats.count, model.mean + model.factor @ stats.mean, model.factor @ stats.root
+        stats.count, model.mean + model.factor @ stats.mean, model.factor @ stats.root, model.log_det + stats.log_det
     )
 
 
@@ -168,6 +180,6 @@ def standard_batches(
             scale = jnp.where(count_f > 0, jax.lax.rsqrt(jnp.maximum(count_f, 1.0)), 0.0)
             mean = scale * jax.random.normal(k_mean, (dim,), dtype)
             root = bartlett_root(k_scatter, jnp.maximum(count_f - 1.0, 0.0), dim, dtype)
-            out.append(GaussianStats(count_f, mean, root))
+            out.append(GaussianStats(count_f, mean, root, log_det_of_root(root)))
         return tuple(out)
     raise ValueError(f"unknown sampler {sampler!r}")

@@ -1,13 +1,14 @@
 """Kernel density estimates in 2-D and the toy data sets they are fitted to.
 
-A KDE is its data: ``x [rows, d]`` whose first ``count`` rows are valid, and a bandwidth h:
-  p(y) = (1/count) sum_{i < count} K_h(y - x_i),
+A KDE is its data: rows ``x [rows, d]`` with weights ``w [rows]`` (0: not a data point), and a
+bandwidth h:
+  p(y) = sum_i w_i K_h(y - x_i) / sum_i w_i,
   gaussian  K_h(u) = N(u; 0, h^2 I),   tophat  K_h(u) = 1{|u| < h} / (volume of the radius-h ball).
-Sampling picks a valid row uniformly and adds a kernel draw (tophat: uniform in the ball).
-``log_density`` runs over the rows in tiles of ``TILE`` with a running log-sum-exp, for a traced
-number of tiles, so a growing pool costs what its valid rows cost, not its capacity; with a fixed
-bandwidth an appended batch only adds its own kernel sum (``log_kernel_sum``), so the ``kde``
-study scores an accumulating pool at the cost of the new batch alone.
+Sampling picks a row with probability w_i / sum w and adds a kernel draw (tophat: uniform in the
+ball). ``log_density`` runs over the rows in tiles of ``TILE`` with a running log-sum-exp, up to
+a traced ``extent`` (the rows written so far), so a growing pool costs what its written rows cost,
+not its capacity; with a fixed bandwidth an appended batch only adds its own kernel sum
+(``log_kernel_sum``), so the ``kde`` study scores an accumulating pool at the cost of the new batch.
 
 Toy sets (scikit-learn's shapes, drawn in JAX with random rather than evenly spaced angles):
   blobs    3 isotropic Gaussians of sd ``blob_std`` centred on a circle of radius 2
@@ -62,19 +63,21 @@ def _log_kernel(sq_dist, h, kernel: Int[Array, ""], d: int):
 
 
 def log_kernel_sum(
-    queries: Float[Array, "q d"], x: Float[Array, "rows d"], count, h, kernel
+    queries: Float[Array, "q d"], x: Float[Array, "rows d"], weight: Float[Array, " rows"], h, kernel, extent=None
 ) -> Float[Array, " q"]:
-    """log sum_{i < count} K_h(y - x_i) for every query."""
+    """log sum_i w_i K_h(y - x_i) for every query, over the first ``extent`` rows (default all)."""
     rows, d = x.shape
     tile = min(TILE, rows)
-    x = jnp.pad(x, ((0, -rows % tile), (0, 0)))  # whole tiles (dynamic_slice would clamp a last partial one)
+    pad = -rows % tile  # whole tiles (dynamic_slice would clamp a last partial one)
+    x = jnp.pad(x, ((0, pad), (0, 0)))
+    log_weight = jnp.pad(jnp.where(weight > 0, jnp.log(jnp.where(weight > 0, weight, 1.0)), -jnp.inf), (0, pad),
+                         constant_values=-jnp.inf)
 
     def body(i, carry):
         top, total = carry
         block = jax.lax.dynamic_slice_in_dim(x, i * tile, tile)
-        valid = i * tile + jnp.arange(tile) < count
         sq = jnp.sum((queries[:, None, :] - block[None]) ** 2, -1)
-        logk = jnp.where(valid[None], _log_kernel(sq, h, kernel, d), -jnp.inf)
+        logk = _log_kernel(sq, h, kernel, d) + jax.lax.dynamic_slice_in_dim(log_weight, i * tile, tile)[None]
         new_top = jnp.maximum(top, jnp.max(logk, axis=1))
         safe = jnp.where(jnp.isfinite(new_top), new_top, 0.0)
         total = total * jnp.exp(jnp.where(jnp.isfinite(top), top - safe, -jnp.inf)) + jnp.sum(
@@ -82,26 +85,38 @@ def log_kernel_sum(
         return new_top, total
 
     start = (jnp.full(queries.shape[0], -jnp.inf, x.dtype), jnp.zeros(queries.shape[0], x.dtype))
-    tiles = (count + tile - 1) // tile
+    extent = rows if extent is None else extent
+    tiles = (extent + tile - 1) // tile
     top, total = jax.lax.fori_loop(0, tiles, body, start)
     return jnp.where(total > 0, top + jnp.log(jnp.where(total > 0, total, 1.0)), -jnp.inf)
 
 
-def log_density(queries: Float[Array, "q d"], x: Float[Array, "rows d"], count, h, kernel) -> Float[Array, " q"]:
-    """log p(y) for every query: the KDE of the first ``count`` rows."""
-    return log_kernel_sum(queries, x, count, h, kernel) - jnp.log(count)
+def log_density(queries: Float[Array, "q d"], x: Float[Array, "rows d"], weight, h, kernel) -> Float[Array, " q"]:
+    """log p(y) for every query: the KDE of the weighted rows."""
+    return log_kernel_sum(queries, x, weight, h, kernel) - jnp.log(jnp.sum(weight))
 
 
-def sample(key: PRNGKeyArray, x: Float[Array, "rows d"], count, h, kernel, m: int) -> Float[Array, "m d"]:
-    """m draws: a uniform valid row plus a kernel draw."""
+def sample(key: PRNGKeyArray, x: Float[Array, "rows d"], weight, h, kernel, m: int) -> Float[Array, "m d"]:
+    """m draws: a row with probability w_i / sum w (inverting the weights' running sum) plus a
+    kernel draw."""
     k_row, k_dir, k_radius = jax.random.split(key, 3)
     d = x.shape[-1]
-    row = jnp.minimum((jax.random.uniform(k_row, (m,), x.dtype) * count).astype(jnp.int32), count - 1)
+    cumulative = jnp.cumsum(weight)
+    u = jax.random.uniform(k_row, (m,), x.dtype) * cumulative[-1]
+    last = x.shape[0] - 1 - jnp.argmax(weight[::-1] > 0)  # where u * total rounds up to total
+    row = jnp.minimum(jnp.searchsorted(cumulative, u, side="right"), last)
     direction = jax.random.normal(k_dir, (m, d), x.dtype)
     unit = direction / jnp.linalg.norm(direction, axis=-1, keepdims=True)
     radius = jax.random.uniform(k_radius, (m, 1), x.dtype) ** (1.0 / d)
     offset = jnp.where(kernel == 0, direction, unit * radius) * h
     return x[row] + offset
+
+
+def moments(x: Float[Array, "rows d"], weight) -> tuple[Array, Array]:
+    """(sum of weights, mean per-coordinate variance) of the weighted rows."""
+    total = jnp.sum(weight)
+    mean = jnp.sum(weight[:, None] * x, 0) / total
+    return total, jnp.sum(weight[:, None] * (x - mean) ** 2) / (total * x.shape[-1])
 
 
 def kernel_variance(h, kernel, d: int = 2):

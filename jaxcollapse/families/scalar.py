@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .categorical import INVERSION_MAX_MEAN, binomial, inversion
+from .categorical import INVERSION_MAX_MEAN, binomial, inversion, inversion_bound
 
 KINDS = ("poisson", "bernoulli")
 CURVATURE = {"poisson": 0.0, "bernoulli": -1.0}
@@ -37,15 +37,17 @@ def variance(kind: str, m: Float[Array, "..."]) -> Float[Array, "..."]:
 
 
 def poisson(key: PRNGKeyArray, rate: Float[Array, ""], n: int) -> Float[Array, " n"]:
-    """``n`` Poisson(rate) draws shaped for ``vmap``: inversion over a fixed table for
-    rate <= 10, where ``jax.random.poisson`` runs Knuth's loop (one uniform per draw per
-    iteration, until the slowest lane is done); its transformed rejection above, the lanes
-    that inverted getting a dummy rate at which rejection accepts at once."""
+    """``n`` Poisson(rate) draws shaped for ``vmap``: inversion for rate <= 10, where
+    ``jax.random.poisson`` runs Knuth's loop (one uniform per draw per iteration, until the
+    slowest lane is done); its transformed rejection above, the lanes that inverted getting a
+    dummy rate at which rejection accepts at once."""
     small = rate <= INVERSION_MAX_MEAN
     k_inversion, k_rejection = jax.random.split(key)
     tabled = jnp.where(small, rate, 0.0)
-    u = jax.random.uniform(k_inversion, (n,), rate.dtype)
-    inverted = inversion(u, jnp.exp(-tabled), lambda x, pmf: pmf * tabled / (x + 1))
+    u = jax.random.uniform(k_inversion, (2, n), rate.dtype)
+    first = jnp.full((n,), jnp.exp(-tabled))
+    inverted = inversion(u, first, lambda x: tabled / (x + 1), inversion_bound(tabled, tabled),
+                         jnp.broadcast_to(small, (n,)))
     rejected = jax.random.poisson(k_rejection, jnp.where(small, 1e5, rate), (n,)).astype(rate.dtype)
     return jnp.where(small, inverted, rejected)
 

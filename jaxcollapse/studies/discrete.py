@@ -7,11 +7,13 @@ beyond) and fits p_0 = counts / n0. Each generation t >= 1 forms its data by the
 refits by frequencies (no smoothing: an outcome that draws no sample gets probability 0):
   replace     n_t draws from p_{t-1};
   mix         round(alpha_t n_t) fresh draws from P* plus the rest from p_{t-1};
-  accumulate  the pool of all counts so far plus n_t draws from p_{t-1}.
+  accumulate  the pool of all counts so far plus n_t draws from p_{t-1};
+  accumulate-subsample, window  (the shared data loop, ``engine.data``) keep the tokens
+              themselves: a uniform n_t-subset of the pool, or the last ``window`` generations.
 An outcome with p = 0 is never drawn again, so under replace the support only shrinks, and
 under accumulate it is frozen at generation 0's (neither real nor synthetic data can add an
-outcome the pool never saw). Accumulate-subsample would need a multivariate hypergeometric
-draw of the pooled counts, which this module does not implement: it is refused.
+outcome the pool never saw). replace, mix and accumulate run on counts (sufficient statistics:
+the exact sampler draws a batch's counts directly).
 
 Metrics (arrays over t = 0..T):
   support    number of outcomes with p_t > 0
@@ -43,7 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.stats import binom
 
-from .. import regimes
+from ..engine.data import DataLoop, Statistics, check_loop_grid, loop_numeric, loop_params
 from ..engine.params import Param, fill_initial_size
 from ..engine.study import Check, Study, float_dtype
 from ..families import categorical
@@ -65,11 +67,7 @@ class DiscreteStudy(Study):
     description = "Categorical over many outcomes refitted by frequencies: support loss (Kazdan et al.)"
     params = (
         Param("outcomes", "number of outcomes K", 1000, kind="int", static=True, low=2, high=10**7),
-        Param("n", "samples per generation (schedule)", 1000, kind="int", schedule=True, low=1),
-        Param("n0", "real samples at generation 0 (default: n at t=0)", None, kind="int", low=1),
-        Param("alpha", "fresh real fraction under regime=mix (schedule)", 0.0, schedule=True, low=0.0, high=1.0),
-        Param("regime", "replace, mix or accumulate", "replace", kind="choice",
-              choices=("replace", "mix", "accumulate")),
+        *loop_params(n=1000, select=False),
         Param("truth", "P*: uniform (Kazdan et al.), zipf or dirichlet", "uniform", kind="choice",
               choices=categorical.SHAPES),
         Param("concentration", "Dirichlet concentration of P*", 1.0, low=1e-6),
@@ -90,34 +88,35 @@ class DiscreteStudy(Study):
 
     outcomes: int = eqx.field(static=True)
     sampler: str = eqx.field(static=True)
-    n_max: int = eqx.field(static=True)
-    mixes: bool = eqx.field(static=True)
+    loop: DataLoop
+    rows: bool = eqx.field(static=True)  # the loop keeps tokens (accumulate-subsample, window), else counts
 
     @classmethod
     def check(cls, config: dict[str, Any], generations: int) -> dict[str, Any]:
-        config = fill_initial_size(config)
-        regimes.check_alpha(config)
-        return config
+        return fill_initial_size(config)
+
+    @classmethod
+    def preflight(cls, configs: list[dict[str, Any]], generations: int) -> None:
+        check_loop_grid(configs)
+
+    @classmethod
+    def static_key(cls, config: dict[str, Any]) -> tuple:
+        loop = DataLoop.static_key(config, statistics=True)
+        return (config["outcomes"], config["sampler"] if loop[0] == "statistics" else None, loop)
 
     @classmethod
     def build(cls, configs: list[dict[str, Any]], generations: int) -> "DiscreteStudy":
         first = configs[0]
-        return cls(outcomes=first["outcomes"], sampler=first["sampler"],
-                   n_max=max(int(np.max(c["n"])) for c in configs),
-                   mixes=any(c["regime"] == "mix" for c in configs))
+        return cls(outcomes=first["outcomes"], sampler=first["sampler"], loop=DataLoop.build(configs),
+                   rows=DataLoop.static_key(first, statistics=True)[0] == "rows")
 
     def numeric(self, config: dict[str, Any]) -> dict[str, np.ndarray]:
-        return {
-            "n": np.asarray(config["n"], np.int32),
-            "alpha": np.asarray(config["alpha"], np.float64),
-            "regime": np.int32(regimes.code(config["regime"])),
-            "truth": true_distribution(config),
-        }
+        return {"loop": loop_numeric(config), "truth": true_distribution(config)}
 
     def bytes_per_seed(self) -> int:
         item = np.dtype(float_dtype()).itemsize
-        tokens = 4 * self.n_max if self.sampler == "explicit" else 0
-        return item * (tokens + 8 * self.outcomes + 64)
+        tokens = 4 * self.loop.batch if self.sampler == "explicit" or self.rows else 0
+        return item * (tokens + 2 * self.loop.capacity * self.rows + 8 * self.outcomes + 64)
 
     @classmethod
     def truth(cls, config: dict[str, Any]) -> dict[str, Any]:
@@ -125,8 +124,17 @@ class DiscreteStudy(Study):
         return {"outcomes": int(p.size), "entropy": float(-np.sum(p * np.log(p))), "min_p": float(p.min())}
 
     # ---- traced side ------------------------------------------------------------------------
-    def _counts(self, key, n, p):
-        return categorical.sample_counts(key, n, p, self.sampler, self.n_max)
+    @property
+    def _statistics(self) -> Statistics:
+        """Counts: summaries of tokens, merged by addition; the exact sampler draws a batch's
+        counts directly."""
+        return Statistics(
+            summarize=lambda tokens, weights, hp: categorical.counts(tokens, weights, self.outcomes),
+            merge=jnp.add,
+            scale=jnp.multiply,
+            fit=lambda key, counts, previous, hp: categorical.fit(counts),
+            draw=lambda key, p, count, hp: categorical.sample_counts(key, count, p, self.sampler, self.loop.batch),
+        )
 
     def _measure(self, p, params):
         truth = params["truth"]
@@ -138,29 +146,43 @@ class DiscreteStudy(Study):
             "entropy": -jnp.sum(jnp.where(lost, 0.0, p * jnp.log(jnp.where(lost, 1.0, p)))),
         }
 
+    def _fit_tokens(self, training):
+        return categorical.fit(categorical.counts(training.rows, training.weight, self.outcomes))
+
     def init(self, key, params):
-        counts = self._counts(key, params["n"][0], params["truth"])
-        p = categorical.fit(counts)
-        return (counts, p), self._measure(p, params)
+        lp, truth = params["loop"], params["truth"]
+        if self.rows:
+            k_real, k_subsample = jax.random.split(key)
+            pool = self.loop.start(categorical.sample_tokens(k_real, truth, self.loop.batch), lp["n"][0])
+            p = self._fit_tokens(self.loop.training_set(pool, k_subsample, 0, lp))
+            return (p, pool), self._measure(p, params)
+        stats = self._statistics
+        pool, train = self.loop.statistics_start(stats, stats.draw(key, truth, lp["n"][0], None))
+        p = categorical.fit(train)
+        return (p, pool), self._measure(p, params)
 
     def step(self, state, key, t, params):
-        pool, p = state
-        n_t = params["n"][t]
-        n_real = regimes.real_count(params["regime"], params["alpha"][t], n_t)
-        if self.mixes:
-            k_synthetic, k_real = jax.random.split(key)
-            batch = self._counts(k_synthetic, n_t - n_real, p) + self._counts(k_real, n_real, params["truth"])
-        else:
-            batch = self._counts(key, n_t, p)
-        pool = jnp.where(params["regime"] == regimes.ACCUMULATE, pool + batch, batch)
-        p = categorical.fit(pool)
-        return (pool, p), self._measure(p, params)
+        p, pool = state
+        lp, truth = params["loop"], params["truth"]
+        if self.rows:
+            k_sample, k_real, k_select, k_subsample = jax.random.split(key, 4)
+            real = categorical.sample_tokens(k_real, truth, self.loop.batch) if self.loop.mixes else None
+            pool = self.loop.add(pool, k_select, t, lp, categorical.sample_tokens(k_sample, p, self.loop.batch), real)
+            new = self._fit_tokens(self.loop.training_set(pool, k_subsample, t, lp))
+            return (new, pool), self._measure(new, params)
+        stats = self._statistics
+        pool, train = self.loop.statistics_step(stats, pool, key, t, lp, lambda k, c: stats.draw(k, p, c, None),
+                                                lambda k, c: stats.draw(k, truth, c, None))
+        new = categorical.fit(train)
+        return (new, pool), self._measure(new, params)
 
     # ---- closed forms -------------------------------------------------------------------------
     @classmethod
     def theory(cls, config: dict[str, Any], generations: int) -> dict[str, np.ndarray]:
         p = true_distribution(config)
         n = np.asarray(config["n"], np.int64)
+        if np.any(np.asarray(config["real_weight"]) != 1):
+            return {}
         if config["regime"] == "accumulate":
             missing = (1.0 - p) ** n[0]
             return {"support": np.full(generations + 1, np.sum(1.0 - missing)),

@@ -1,8 +1,10 @@
 """``gaussian``: recursive Gaussian MLE, the classic setting of model collapse.
 
 Generation 0 fits N(mu, Sigma) to ``n0`` real samples of the truth N(0, diag(cov)); each
-generation t >= 1 forms its training data by the regime (see ``jaxcollapse.regimes``) from
-``n_t`` samples of the previous fit and refits. Covariance MLE divides by ``count - ddof``
+generation t >= 1 forms its training data by the shared data loop (``engine.data``: replace,
+mix, accumulate, accumulate-subsample, window; ``real_weight``) from ``n_t`` samples of the
+previous fit and refits. replace, mix and accumulate run on sufficient statistics (the exact
+sampler draws them directly, cost flat in n); accumulate-subsample and window keep the rows. Covariance MLE divides by ``count - ddof``
 (ddof=0 as in Shumailov et al.'s notebook and Kazdan et al.'s code; ddof=1 as in Xu et al.).
 
 Metrics (arrays over t = 0..T):
@@ -11,7 +13,8 @@ Metrics (arrays over t = 0..T):
   log_det_ratio  log det Sigma_t - log det Sigma*  (-inf when n <= dim: Sigma_t singular)
   degenerate     1 if Sigma_t is singular or non-finite (its mean is the fraction of seeds)
 
-Closed forms (``theory``), exact for any schedules; derivations in the README:
+Closed forms (``theory``), exact for any schedules, at real_weight 1 (none for
+accumulate-subsample and window); derivations in the README:
   replace / mix, with r = round(alpha n) real and s = n - r synthetic samples:
     e_t = (s/n)^2 e_{t-1} + r/n^2 tr* + s/n^2 v_{t-1}
     S_t = [r-1]+ tr* + [s-1]+ v_{t-1} + 1{r,s>0} (rs/n e_{t-1} + s/n tr* + r/n v_{t-1})
@@ -34,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.special import digamma
 
-from .. import regimes
+from ..engine.data import DataLoop, Statistics, loop_numeric, loop_params
 from ..engine.params import ConfigError, Param, fill_initial_size
 from ..engine.study import Check, Study, float_dtype
 from ..families import gaussian as family
@@ -62,16 +65,32 @@ def parse_spectrum(raw: Any, dim: int) -> tuple[float, ...]:
     return tuple(values)
 
 
+def statistics(sampler: str, dim: int, n_max: int) -> Statistics:
+    """The Gaussian's sufficient statistics for the data loop: summaries of rows, Chan et al.'s
+    merge, weights by scaling, and a direct draw of a batch's statistics (``exact``: Bartlett's
+    Wishart factor, cost flat in n; ``explicit``: n_max standard rows, masked) pushed forward
+    through the model."""
+
+    def draw(key, model, count, hp):
+        (z,) = family.standard_batches(key, (count,), dim, sampler, n_max, float_dtype())
+        return family.push_forward(z, model)
+
+    return Statistics(
+        summarize=lambda rows, weights, hp: family.stats_from_samples(rows, weights),
+        merge=family.merge,
+        scale=family.scale,
+        fit=lambda key, stats, previous, hp: family.fit(stats, hp["ddof"]),
+        draw=draw,
+    )
+
+
 @register_study
 class GaussianStudy(Study):
     name = "gaussian"
-    description = "Recursive Gaussian MLE under replace / mix / accumulate / accumulate-subsample"
+    description = "Recursive Gaussian MLE under replace / mix / accumulate / accumulate-subsample / window"
     params = (
         Param("dim", "dimension d", 1, kind="int", static=True, low=1, high=4096),
-        Param("n", "samples per generation (schedule in t)", 100, kind="int", schedule=True, low=1),
-        Param("n0", "real samples fitted at generation 0 (default: n at t=0)", None, kind="int", low=1),
-        Param("alpha", "fresh real fraction under regime=mix (schedule)", 0.0, schedule=True, low=0.0, high=1.0),
-        Param("regime", "training data of each generation", "replace", kind="choice", choices=regimes.REGIMES),
+        *loop_params(n=100, select=False),
         Param("sampler", "exact (sufficient statistics) or explicit (every sample)", "exact", kind="choice", static=True, choices=("exact", "explicit")),
         Param("ddof", "covariance divisor count - ddof (0 = MLE)", 0, kind="int", low=0, high=1),
         Param("cov", "true covariance: identity, a variance, or dim variances", "identity", kind="vector", gridable=False),
@@ -90,11 +109,9 @@ class GaussianStudy(Study):
 
     dim: int = eqx.field(static=True)
     sampler: str = eqx.field(static=True)
-    n_max: int = eqx.field(static=True)
-    pool_capacity: int = eqx.field(static=True)
-    mixes: bool = eqx.field(static=True)  # some grid point draws fresh real data (regime=mix)
-    accumulates: bool = eqx.field(static=True)  # some grid point pools every batch (regime=accumulate)
-    full_rank_pool: bool = eqx.field(static=True)  # every subsample has more than dim points
+    loop: DataLoop
+    rows: bool = eqx.field(static=True)  # the loop keeps rows (accumulate-subsample, window), else statistics
+    full_rank: bool = eqx.field(static=True)  # every training set has more than dim rows (Cholesky of the Gram)
 
     # ---- host side: validation and structure -------------------------------------------
     @classmethod
@@ -108,43 +125,33 @@ class GaussianStudy(Study):
 
     @classmethod
     def static_key(cls, config: dict[str, Any]) -> tuple:
-        pooled = config["regime"] in regimes.NEEDS_POOL
-        # A pool buffer's capacity grows with n: keep different n apart to avoid padding.
-        size = int(np.sum(config["n"])) if pooled else None
+        loop = DataLoop.static_key(config, statistics=True)
         # In high dimension the accumulate merge (a QR of stacked d x d roots) dominates a
         # step: points that never accumulate compile without it (Kazdan d = 100: 8x faster).
         merges = config["regime"] == "accumulate" if config["dim"] >= MERGE_SPLIT_DIM else None
-        return (config["dim"], config["sampler"], pooled, size, merges)
+        sampler = config["sampler"] if loop[0] == "statistics" else None  # rows are always explicit
+        return (config["dim"], sampler, loop, merges)
 
     @classmethod
     def build(cls, configs: list[dict[str, Any]], generations: int) -> "GaussianStudy":
         first = configs[0]
-        n_max = max(int(np.max(c["n"])) for c in configs)
-        pooled = first["regime"] in regimes.NEEDS_POOL
-        capacity = max(int(np.sum(c["n"])) for c in configs) + n_max
-        explicit = first["sampler"] == "explicit" or pooled
-        return cls(
-            dim=first["dim"],
-            sampler=first["sampler"],
-            n_max=n_max if explicit else 1,
-            pool_capacity=capacity if pooled else 0,
-            mixes=any(c["regime"] == "mix" for c in configs),
-            accumulates=any(c["regime"] == "accumulate" for c in configs),
-            full_rank_pool=pooled and min(int(np.min(c["n"])) for c in configs) > first["dim"],
-        )
+        loop = DataLoop.build(configs)
+        rows = DataLoop.static_key(first, statistics=True)[0] == "rows"
+        return cls(dim=first["dim"], sampler=first["sampler"], loop=loop, rows=rows,
+                   full_rank=rows and min(int(np.min(c["n"])) for c in configs) > first["dim"])
 
     def numeric(self, config: dict[str, Any]) -> dict[str, np.ndarray]:
         return {
-            "n": np.asarray(config["n"], np.int32),
-            "alpha": np.asarray(config["alpha"], np.float64),
-            "regime": np.int32(regimes.code(config["regime"])),
+            "loop": loop_numeric(config),
             "ddof": np.float64(config["ddof"]),
             "spectrum": np.asarray(config["cov"], np.float64),
         }
 
     def bytes_per_seed(self) -> int:
         dim, item = self.dim, np.dtype(float_dtype()).itemsize
-        return item * (4 * self.n_max * dim + 2 * self.pool_capacity * dim + 16 * dim * dim + 64)
+        explicit = self.rows or self.sampler == "explicit"
+        rows = self.loop.batch if explicit else 1
+        return item * (4 * rows * dim + (2 * self.loop.capacity * dim if self.rows else 0) + 16 * dim * dim + 64)
 
     @classmethod
     def truth(cls, config: dict[str, Any]) -> dict[str, Any]:
@@ -167,79 +174,50 @@ class GaussianStudy(Study):
             "degenerate": 1.0 - finite.astype(model.mean.dtype),
         }
 
-    def _batches(self, key, counts):
-        return family.standard_batches(
-            key, counts, self.dim, self.sampler, self.n_max, float_dtype()
-        )
+    @property
+    def _statistics(self) -> Statistics:
+        return statistics(self.sampler, self.dim, self.loop.batch)
+
+    def _fit_rows(self, training, params) -> family.GaussianModel:
+        return family.fit(family.stats_from_samples(training.rows, training.weight, self.full_rank), params["ddof"])
 
     def init(self, key, params):
-        truth = self._truth_model(params)
-        n0 = params["n"][0]
-        if self.pool_capacity:
-            points = family.sample(key, truth, self.pool_capacity)
-            weight = (jnp.arange(self.pool_capacity) < n0).astype(points.dtype)
-            model = family.fit(family.stats_from_samples(points, weight), params["ddof"])
-            state = (model, points, n0)
-        else:
-            (real,) = self._batches(key, (n0,))
-            pool = family.push_forward(real, truth)
-            model = family.fit(pool, params["ddof"])
-            state = (model, pool)
-        return state, self._measure(model, params)
+        truth, lp = self._truth_model(params), params["loop"]
+        n0 = lp["n"][0]
+        if self.rows:
+            k_real, k_subsample = jax.random.split(key)
+            pool = self.loop.start(family.sample(k_real, truth, self.loop.batch), n0)
+            model = self._fit_rows(self.loop.training_set(pool, k_subsample, 0, lp), params)
+            return (model, pool), self._measure(model, params)
+        stats = self._statistics
+        pool, train = self.loop.statistics_start(stats, stats.draw(key, truth, n0, None))
+        model = family.fit(train, params["ddof"])
+        return (model, pool), self._measure(model, params)
 
     def step(self, state, key, t, params):
-        if self.pool_capacity:
-            return self._step_subsample(state, key, t, params)
         model, pool = state
-        n_t = params["n"][t]
-        n_real = regimes.real_count(params["regime"], params["alpha"][t], n_t)
-        if self.mixes:
-            synthetic_z, real_z = self._batches(key, (n_t - n_real, n_real))
-            batch = family.merge(
-                family.push_forward(synthetic_z, model),
-                family.push_forward(real_z, self._truth_model(params)),
-            )
-        else:  # no grid point mixes: skip drawing an always-empty real batch
-            (synthetic_z,) = self._batches(key, (n_t,))
-            batch = family.push_forward(synthetic_z, model)
-        accumulate = params["regime"] == regimes.ACCUMULATE
-        if self.accumulates:  # otherwise skip the merge (a QR of the stacked roots)
-            pool = jax.tree.map(lambda old, new: jnp.where(accumulate, old, new), family.merge(pool, batch), batch)
-        else:
-            pool = batch
-        new = family.fit(pool, params["ddof"])
-        # Purely synthetic refit: update log det in the standard frame (exact, no underflow).
-        exact_log_det = (
-            model.log_det
-            + family.log_det_of_root(synthetic_z.root)
-            - self.dim * jnp.log(n_t - params["ddof"])
+        lp = params["loop"]
+        if self.rows:
+            k_sample, k_real, k_select, k_subsample = jax.random.split(key, 4)
+            real = family.sample(k_real, self._truth_model(params), self.loop.batch) if self.loop.mixes else None
+            pool = self.loop.add(pool, k_select, t, lp, family.sample(k_sample, model, self.loop.batch), real)
+            new = self._fit_rows(self.loop.training_set(pool, k_subsample, t, lp), params)
+            return (new, pool), self._measure(new, params)
+        stats = self._statistics
+        truth = self._truth_model(params)
+        pool, train = self.loop.statistics_step(
+            stats, pool, key, t, lp,
+            lambda k, count: stats.draw(k, model, count, None),
+            lambda k, count: stats.draw(k, truth, count, None),
         )
-        synthetic_only = (n_real == 0) & ~accumulate
-        new = eqx.tree_at(
-            lambda m: m.log_det, new, jnp.where(synthetic_only, exact_log_det, new.log_det)
-        )
+        new = family.fit(train, params["ddof"])
         return (new, pool), self._measure(new, params)
-
-    def _step_subsample(self, state, key, t, params):
-        model, points, count = state
-        k_sample, k_select = jax.random.split(key)
-        n_t = params["n"][t]
-        fresh = family.sample(k_sample, model, self.n_max)
-        points = jax.lax.dynamic_update_slice(points, fresh, (count, 0))
-        count = count + n_t
-        rows = jnp.arange(self.pool_capacity)
-        gumbel = jax.random.gumbel(k_select, (self.pool_capacity,), points.dtype)
-        _, chosen = jax.lax.top_k(jnp.where(rows < count, gumbel, -jnp.inf), self.n_max)
-        weight = (jnp.arange(self.n_max) < n_t).astype(points.dtype)
-        subset = family.stats_from_samples(points[chosen], weight, self.full_rank_pool)
-        new = family.fit(subset, params["ddof"])
-        return (new, points, count), self._measure(new, params)
 
     # ---- closed forms -------------------------------------------------------------------------
     @classmethod
     def theory(cls, config: dict[str, Any], generations: int) -> dict[str, np.ndarray]:
         regime = config["regime"]
-        if regime in regimes.NEEDS_POOL:
+        if regime in ("accumulate-subsample", "window") or np.any(np.asarray(config["real_weight"]) != 1):
             return {}
         spectrum = np.asarray(config["cov"], np.float64)
         dim, trace, ddof = len(spectrum), float(np.sum(spectrum)), config["ddof"]

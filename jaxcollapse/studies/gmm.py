@@ -7,9 +7,10 @@ means spaced ``separation * truth_std`` apart along the first axis (centred at 0
 centres are random; here they are fixed and swept by ``separation`` (a traced parameter).
 
 Generation 0 fits K components by EM to ``n0`` real samples; each generation t >= 1 forms its
-data by the regime from ``n_t`` samples of the previous fit and refits:
+data by the shared data loop (``engine.data``) from ``n_t`` samples of the previous fit and refits:
   replace / mix (round(alpha_t n_t) fresh real samples) / accumulate (every batch so far, the
-  real data included) / accumulate-subsample (a uniform n_t-subset of that pool).
+  real data included) / accumulate-subsample (a uniform n_t-subset of that pool) / window (the
+  last ``window`` generations); real rows weigh ``real_weight`` in EM's weighted M-step.
 EM runs ``em_iterations`` steps (static) from ``init``: ``kmeans++`` or ``data`` centres drawn
 afresh every generation (as scikit-learn refits from scratch), or ``previous`` (warm start from
 the last fit). ``floor`` is added to every covariance (scikit-learn's ``reg_covar``).
@@ -42,7 +43,7 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.stats import norm
 
-from .. import regimes
+from ..engine.data import DataLoop, check_loop_grid, loop_numeric, loop_params
 from ..engine.params import ConfigError, Param, fill_initial_size
 from ..engine.study import Check, Study, float_dtype
 from ..families import mixture
@@ -90,10 +91,7 @@ class MixtureStudy(Study):
     params = (
         Param("components", "mixture components K (fitted and true)", 2, kind="int", static=True, low=1, high=1024),
         Param("dim", "dimension d", 1, kind="int", static=True, low=1, high=1024),
-        Param("n", "samples per generation (schedule)", 1000, kind="int", schedule=True, low=1),
-        Param("n0", "real samples at generation 0 (default: n at t=0)", None, kind="int", low=1),
-        Param("alpha", "fresh real fraction under regime=mix (schedule)", 0.0, schedule=True, low=0.0, high=1.0),
-        Param("regime", "training data of each generation", "replace", kind="choice", choices=regimes.REGIMES),
+        *loop_params(n=1000, select=False),
         Param("init", "EM start: kmeans++ or data centres each generation, or the previous fit", "kmeans++",
               kind="choice", static=True, choices=("kmeans++", "data", "previous")),
         Param("em_iterations", "EM iterations per fit (fixed; no tolerance stop)", 100, kind="int", static=True, low=1, high=10**5),
@@ -119,10 +117,7 @@ class MixtureStudy(Study):
     init_method: str = eqx.field(static=True)
     em_iterations: int = eqx.field(static=True)
     eval_size: int = eqx.field(static=True)
-    n_max: int = eqx.field(static=True)
-    pool_capacity: int = eqx.field(static=True)
-    mixes: bool = eqx.field(static=True)
-    subsamples: bool = eqx.field(static=True)  # accumulate-subsample: fit n_t rows drawn from the pool
+    loop: DataLoop
 
     # ---- host side --------------------------------------------------------------------------
     @classmethod
@@ -131,33 +126,27 @@ class MixtureStudy(Study):
         truth_weights(config)
         if np.any(config["n"] < config["components"]):
             raise ConfigError(f"n and n0 must be >= components={config['components']} (EM needs a point per component)")
-        regimes.check_alpha(config)
         return config
 
     @classmethod
+    def preflight(cls, configs: list[dict[str, Any]], generations: int) -> None:
+        check_loop_grid(configs)
+
+    @classmethod
     def static_key(cls, config: dict[str, Any]) -> tuple:
-        pooled = config["regime"] in regimes.POOLED
-        # Pool buffers: keep sizes apart, and fit accumulate on the pool but subsample on n_max rows.
-        pool = (config["regime"], int(np.sum(config["n"]))) if pooled else None
-        return (config["components"], config["dim"], config["init"], config["em_iterations"], config["eval_size"], pool)
+        return (config["components"], config["dim"], config["init"], config["em_iterations"], config["eval_size"],
+                DataLoop.static_key(config))
 
     @classmethod
     def build(cls, configs: list[dict[str, Any]], generations: int) -> "MixtureStudy":
         first = configs[0]
-        n_max = max(int(np.max(c["n"])) for c in configs)
-        pooled = first["regime"] in regimes.POOLED
         return cls(components=first["components"], dim=first["dim"], init_method=first["init"],
-                   em_iterations=first["em_iterations"], eval_size=first["eval_size"], n_max=n_max,
-                   pool_capacity=max(int(np.sum(c["n"])) for c in configs) + n_max if pooled else 0,
-                   mixes=any(c["regime"] == "mix" for c in configs),
-                   subsamples=first["regime"] == "accumulate-subsample")
+                   em_iterations=first["em_iterations"], eval_size=first["eval_size"], loop=DataLoop.build(configs))
 
     def numeric(self, config: dict[str, Any]) -> dict[str, np.ndarray]:
         low, high = tail_bounds(config)
         return {
-            "n": np.asarray(config["n"], np.int32),
-            "alpha": np.asarray(config["alpha"], np.float64),
-            "regime": np.int32(regimes.code(config["regime"])),
+            "loop": loop_numeric(config),
             "floor": np.float64(config["floor"]),
             "means": truth_means(config["components"], config["dim"], config["separation"], config["truth_std"]),
             "std": np.float64(config["truth_std"]),
@@ -167,7 +156,7 @@ class MixtureStudy(Study):
 
     def bytes_per_seed(self) -> int:
         item = np.dtype(float_dtype()).itemsize
-        rows = max(self.n_max, self.pool_capacity) + self.eval_size
+        rows = self.loop.capacity + self.loop.batch + self.eval_size
         return item * rows * self.dim * (4 + 3 * self.components) + 4096
 
     @classmethod
@@ -211,51 +200,34 @@ class MixtureStudy(Study):
         }
 
     def init(self, key, params):
-        k_data, k_eval, k_fit = jax.random.split(key, 3)
-        truth = self._truth_model(params)
+        k_data, k_eval, k_fit, k_subsample = jax.random.split(key, 4)
+        truth, lp = self._truth_model(params), params["loop"]
         evaluation = mixture.sample(k_eval, truth, self.eval_size)
-        n0 = params["n"][0]
-        rows = max(self.n_max, self.pool_capacity)
-        points = mixture.sample(k_data, truth, rows)
-        weight = (jnp.arange(rows) < n0).astype(points.dtype)
-        model, delta = self._fit(k_fit, points, weight, None, params)
-        state = (model, evaluation, points if self.pool_capacity else None, n0)
-        return state, self._measure(model, delta, evaluation, params)
+        pool = self.loop.start(mixture.sample(k_data, truth, self.loop.batch), lp["n"][0])
+        training = self.loop.training_set(pool, k_subsample, 0, lp)
+        model, delta = self._fit(k_fit, training.rows, training.weight, None, params)
+        return (model, evaluation, pool), self._measure(model, delta, evaluation, params)
 
     def step(self, state, key, t, params):
-        model, evaluation, pool, count = state
-        k_sample, k_real, k_select, k_fit = jax.random.split(key, 4)
-        n_t = params["n"][t]
-        fresh = mixture.sample(k_sample, model, self.n_max)
-        rows = jnp.arange(self.n_max)
-        if self.pool_capacity:
-            pool = jax.lax.dynamic_update_slice(pool, fresh, (count, 0))
-            count = count + n_t
-            valid = jnp.arange(self.pool_capacity) < count
-            if self.subsamples:  # a uniform n_t-subset of the pool: the n_t valid rows of largest Gumbel key
-                gumbel = jax.random.gumbel(k_select, (self.pool_capacity,), pool.dtype)
-                _, chosen = jax.lax.top_k(jnp.where(valid, gumbel, -jnp.inf), self.n_max)
-                x, weight = pool[chosen], (rows < n_t).astype(pool.dtype)
-            else:
-                x, weight = pool, valid.astype(pool.dtype)
-        else:
-            x, weight = fresh, (rows < n_t).astype(fresh.dtype)
-            if self.mixes:
-                n_real = regimes.real_count(params["regime"], params["alpha"][t], n_t)
-                real = mixture.sample(k_real, self._truth_model(params), self.n_max)
-                x = jnp.where((rows < n_real)[:, None], real, fresh)
-        new, delta = self._fit(k_fit, x, weight, model, params)
-        return (new, evaluation, pool, count), self._measure(new, delta, evaluation, params)
+        model, evaluation, pool = state
+        k_sample, k_real, k_select, k_subsample, k_fit = jax.random.split(key, 5)
+        lp = params["loop"]
+        real = mixture.sample(k_real, self._truth_model(params), self.loop.batch) if self.loop.mixes else None
+        pool = self.loop.add(pool, k_select, t, lp, mixture.sample(k_sample, model, self.loop.batch), real)
+        training = self.loop.training_set(pool, k_subsample, t, lp)
+        new, delta = self._fit(k_fit, training.rows, training.weight, model, params)
+        return (new, evaluation, pool), self._measure(new, delta, evaluation, params)
 
     # ---- closed forms -------------------------------------------------------------------------
     @classmethod
     def theory(cls, config: dict[str, Any], generations: int) -> dict[str, np.ndarray]:
-        if config["components"] != 1 or config["regime"] == "accumulate-subsample":
+        if (config["components"] != 1 or config["regime"] in ("accumulate-subsample", "window")
+                or np.any(np.asarray(config["real_weight"]) != 1)):
             return {}
         from .gaussian import GaussianStudy
 
         gaussian = {"cov": (config["truth_std"] ** 2,) * config["dim"], "ddof": 0,
-                    **{k: config[k] for k in ("n", "alpha", "regime")}}
+                    **{k: config[k] for k in ("n", "alpha", "regime", "real_weight")}}
         curves = GaussianStudy.theory(gaussian, generations)
         return {"spread": curves["var"], "mean_error": curves["mean_sq_error"]}
 

@@ -4,8 +4,10 @@ Thrive?*, the KDE experiments on 2-D toy sets).
 Generation 0 draws ``n0`` training points and ``test_size`` held-out points from a toy set
 (blobs, moons, circles, swiss roll; ``families.kde``) and fits a KDE to the training points.
 Each generation t >= 1 draws ``n_t`` points from the previous KDE and forms the training data
-by the regime: replace, mix (round(alpha_t n_t) fresh real points), accumulate (every batch so
-far and the real points), accumulate-subsample (a uniform n_t-subset of that pool). The KDE *is*
+by the shared data loop (``engine.data``): replace, mix (round(alpha_t n_t) fresh real points),
+accumulate (every batch so far and the real points), accumulate-subsample (a uniform n_t-subset
+of that pool), window (the last ``window`` generations); with ``real_weight`` != 1 the KDE
+weighs its rows, p(y) = sum w_i K_h(y - x_i) / sum w_i. The KDE *is*
 its training data plus a bandwidth: a fixed number, or ``scott`` / ``silverman``
 (factor n^(-1/(d+4)) or (n(d+2)/4)^(-1/(d+4)) times the data's per-coordinate standard
 deviation, sqrt of the mean coordinate variance, as scipy's gaussian_kde for isotropic data).
@@ -41,7 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import regimes
+from ..engine.data import DataLoop, check_loop_grid, loop_numeric, loop_params
 from ..engine.params import Param, fill_initial_size
 from ..engine.study import Check, Study, float_dtype
 from ..families import kde
@@ -53,10 +55,6 @@ FIXED, SCOTT, SILVERMAN = range(3)
 DIM = 2
 
 
-def _round_up(rows: int) -> int:
-    return rows if rows <= kde.TILE else -(-rows // kde.TILE) * kde.TILE
-
-
 @register_study
 class KDEStudy(Study):
     name = "kde"
@@ -66,10 +64,7 @@ class KDEStudy(Study):
         Param("kernel", "gaussian or tophat", "gaussian", kind="choice", choices=kde.KERNELS),
         Param("bandwidth", "kernel bandwidth h, or scott / silverman (from the data each generation)", 0.1,
               low=1e-6, words=RULES),
-        Param("n", "samples per generation (schedule)", 100, kind="int", schedule=True, low=2),
-        Param("n0", "real training points at generation 0 (default: n at t=0)", None, kind="int", low=2),
-        Param("alpha", "fresh real fraction under regime=mix (schedule)", 0.0, schedule=True, low=0.0, high=1.0),
-        Param("regime", "training data of each generation", "replace", kind="choice", choices=regimes.REGIMES),
+        *loop_params(n=100, n_low=2, select=False),
         Param("noise", "noise sd of moons / circles / swiss", 0.1, low=0.0),
         Param("blob_std", "sd of each of the three blobs", 0.5, low=1e-6),
         Param("test_size", "held-out real points (fixed per seed)", 500, kind="int", static=True, low=1, high=10**6),
@@ -87,50 +82,41 @@ class KDEStudy(Study):
     )
 
     test_size: int = eqx.field(static=True)
-    n_max: int = eqx.field(static=True)
-    rows: int = eqx.field(static=True)  # the fitted KDE's buffer: the pool under accumulate, else ~n_max
-    pool_rows: int = eqx.field(static=True)  # the accumulated pool's capacity (0: no pool)
-    subsamples: bool = eqx.field(static=True)
-    mixes: bool = eqx.field(static=True)
-    incremental: bool = eqx.field(static=True)  # accumulate, fixed h: add each batch's kernel sum
+    loop: DataLoop
+    incremental: bool = eqx.field(static=True)  # accumulate, fixed h, pooled weights: add each batch's kernel sum
 
     # ---- host side --------------------------------------------------------------------------
     @classmethod
     def check(cls, config: dict[str, Any], generations: int) -> dict[str, Any]:
-        config = fill_initial_size(config)
-        regimes.check_alpha(config)
-        return config
+        return fill_initial_size(config)
+
+    @classmethod
+    def preflight(cls, configs: list[dict[str, Any]], generations: int) -> None:
+        check_loop_grid(configs)
 
     @classmethod
     def static_key(cls, config: dict[str, Any]) -> tuple:
-        pooled = config["regime"] in regimes.POOLED
+        loop = DataLoop.static_key(config)
         # Accumulate with a fixed bandwidth scores each new batch alone, so its pool's padding costs
         # nothing and every n shares one compile; otherwise pool buffers keep sizes apart.
-        incremental = config["regime"] == "accumulate" and config["bandwidth"] not in RULES
-        size = None if incremental else int(np.sum(config["n"]))
-        pool = (config["regime"], size, config["bandwidth"] in RULES) if pooled else None
-        return (config["test_size"], pool)
+        if cls._incremental(config):
+            loop = loop[:2] + ("incremental",)
+        return (config["test_size"], loop, config["bandwidth"] in RULES)
+
+    @staticmethod
+    def _incremental(config) -> bool:
+        return (config["regime"] == "accumulate" and config["bandwidth"] not in RULES
+                and np.all(np.asarray(config["real_weight"]) == 1))
 
     @classmethod
     def build(cls, configs: list[dict[str, Any]], generations: int) -> "KDEStudy":
-        first = configs[0]
-        n_max = max(int(np.max(c["n"])) for c in configs)
-        pooled = first["regime"] in regimes.POOLED
-        capacity = max(int(np.sum(c["n"])) for c in configs) + n_max
-        subsamples = first["regime"] == "accumulate-subsample"
-        pool_rows = _round_up(capacity) if pooled else 0
-        return cls(test_size=first["test_size"], n_max=n_max,
-                   rows=pool_rows if pooled and not subsamples else _round_up(n_max),
-                   pool_rows=pool_rows, subsamples=subsamples,
-                   mixes=any(c["regime"] == "mix" for c in configs),
-                   incremental=pooled and not subsamples and first["bandwidth"] not in RULES)
+        return cls(test_size=configs[0]["test_size"], loop=DataLoop.build(configs),
+                   incremental=all(cls._incremental(c) for c in configs))
 
     def numeric(self, config: dict[str, Any]) -> dict[str, np.ndarray]:
         rule = config["bandwidth"]
         return {
-            "n": np.asarray(config["n"], np.int32),
-            "alpha": np.asarray(config["alpha"], np.float64),
-            "regime": np.int32(regimes.code(config["regime"])),
+            "loop": loop_numeric(config),
             "dataset": np.int32(kde.DATASETS.index(config["dataset"])),
             "kernel": np.int32(kde.KERNELS.index(config["kernel"])),
             "rule": np.int32(SCOTT if rule == "scott" else SILVERMAN if rule == "silverman" else FIXED),
@@ -141,7 +127,8 @@ class KDEStudy(Study):
 
     def bytes_per_seed(self) -> int:
         item = np.dtype(float_dtype()).itemsize
-        return item * ((self.rows + self.pool_rows) * DIM + self.test_size * (DIM + 2 * min(kde.TILE, self.rows)) + 4 * self.n_max) + 4096
+        rows = self.loop.capacity + (self.loop.capacity if self.loop.whole_pool else self.loop.batch)
+        return item * (rows * (DIM + 2) + self.test_size * (DIM + 2 * min(kde.TILE, rows)) + 4 * self.loop.batch) + 4096
 
     @classmethod
     def truth(cls, config: dict[str, Any]) -> dict[str, Any]:
@@ -154,15 +141,15 @@ class KDEStudy(Study):
     def _real(self, key, m, params):
         return kde.sample_toy(key, params["dataset"], m, params["noise"], params["blob_std"], float_dtype())
 
-    def _bandwidth(self, x, count, params):
-        valid = (jnp.arange(x.shape[0]) < count).astype(x.dtype)[:, None]
-        mean = jnp.sum(valid * x, 0) / count
-        sd = jnp.sqrt(jnp.sum(valid * (x - mean) ** 2) / (count * DIM))
+    def _bandwidth(self, training, params):
+        """h: fixed, or Scott's / Silverman's factor of the (weighted) count times the data's sd."""
+        count, variance = kde.moments(training.rows, training.weight)
         factor = jnp.where(params["rule"] == SCOTT, count ** (-1.0 / (DIM + 4)),
                            (count * (DIM + 2) / 4.0) ** (-1.0 / (DIM + 4)))
-        return jnp.where(params["rule"] == FIXED, params["bandwidth"], factor * sd), sd**2
+        return jnp.where(params["rule"] == FIXED, params["bandwidth"], factor * jnp.sqrt(variance)), variance
 
-    def _measure(self, logp, h, variance, params):
+    def _measure(self, log_sum, total, h, variance, params):
+        logp = log_sum - jnp.log(total)
         return {
             "nll": -jnp.mean(jnp.where(jnp.isfinite(logp), logp, np.log(DENSITY_FLOOR))),
             "mean_density": jnp.mean(jnp.exp(logp)),
@@ -171,51 +158,44 @@ class KDEStudy(Study):
             "bandwidth": h,
         }
 
+    def _extent(self, pool, lp):
+        """Rows of the training view that can be non-zero: the pool's written rows, or the batch."""
+        return pool.count if self.loop.whole_pool else self.loop.batch
+
     def init(self, key, params):
-        k_train, k_test = jax.random.split(key)
+        k_train, k_test, k_subsample = jax.random.split(key, 3)
+        lp = params["loop"]
         test = self._real(k_test, self.test_size, params)
-        real = self._real(k_train, max(self.rows, self.pool_rows), params)
-        n0 = params["n"][0]
-        x = real[: self.rows]
-        h, variance = self._bandwidth(x, n0, params)
-        log_sum = kde.log_kernel_sum(test, x, n0, h, params["kernel"])
-        state = ((x, n0, h), test, real[: self.pool_rows] if self.pool_rows else None, n0, log_sum)
-        return state, self._measure(log_sum - jnp.log(n0), h, variance, params)
+        pool = self.loop.start(self._real(k_train, self.loop.batch, params), lp["n"][0])
+        training = self.loop.training_set(pool, k_subsample, 0, lp)
+        h, variance = self._bandwidth(training, params)
+        log_sum = kde.log_kernel_sum(test, training.rows, training.weight, h, params["kernel"], self._extent(pool, lp))
+        state = (training, h, test, pool, log_sum)
+        return state, self._measure(log_sum, jnp.sum(training.weight), h, variance, params)
 
     def step(self, state, key, t, params):
-        (x, count, h), test, pool, pooled_count, log_sum = state
-        k_sample, k_real, k_select = jax.random.split(key, 3)
-        n_t = params["n"][t]
-        fresh = kde.sample(k_sample, x, count, h, params["kernel"], self.n_max)
-        rows = jnp.arange(self.n_max)
-        if self.pool_rows:
-            pool = jax.lax.dynamic_update_slice(pool, fresh, (pooled_count, 0))
-            pooled_count = pooled_count + n_t
-            if self.subsamples:
-                gumbel = jax.random.gumbel(k_select, (self.pool_rows,), pool.dtype)
-                valid = jnp.arange(self.pool_rows) < pooled_count
-                _, chosen = jax.lax.top_k(jnp.where(valid, gumbel, -jnp.inf), self.n_max)
-                data, size = jnp.pad(pool[chosen], ((0, self.rows - self.n_max), (0, 0))), n_t
-            else:
-                data, size = pool, pooled_count
-        else:
-            data, size = fresh, n_t
-            if self.mixes:
-                n_real = regimes.real_count(params["regime"], params["alpha"][t], n_t)
-                data = jnp.where((rows < n_real)[:, None], self._real(k_real, self.n_max, params), fresh)
-            data = jnp.pad(data, ((0, self.rows - self.n_max), (0, 0)))
-        h, variance = self._bandwidth(data, size, params)
+        training, h, test, pool, log_sum = state
+        k_sample, k_real, k_select, k_subsample = jax.random.split(key, 4)
+        lp = params["loop"]
+        fresh = kde.sample(k_sample, training.rows, training.weight, h, params["kernel"], self.loop.batch)
+        real = self._real(k_real, self.loop.batch, params) if self.loop.mixes else None
+        pool = self.loop.add(pool, k_select, t, lp, fresh, real)
+        training = self.loop.training_set(pool, k_subsample, t, lp)
+        h, variance = self._bandwidth(training, params)
         if self.incremental:  # the pool's kernel sum is the old one plus the new batch's (h fixed)
-            log_sum = jnp.logaddexp(log_sum, kde.log_kernel_sum(test, fresh, n_t, h, params["kernel"]))
+            new = (jnp.arange(self.loop.batch) < lp["n"][t]).astype(fresh.dtype)
+            log_sum = jnp.logaddexp(log_sum, kde.log_kernel_sum(test, fresh, new, h, params["kernel"]))
         else:
-            log_sum = kde.log_kernel_sum(test, data, size, h, params["kernel"])
-        state = ((data, size, h), test, pool, pooled_count, log_sum)
-        return state, self._measure(log_sum - jnp.log(size), h, variance, params)
+            log_sum = kde.log_kernel_sum(test, training.rows, training.weight, h, params["kernel"],
+                                         self._extent(pool, lp))
+        state = (training, h, test, pool, log_sum)
+        return state, self._measure(log_sum, jnp.sum(training.weight), h, variance, params)
 
     # ---- closed forms -------------------------------------------------------------------------
     @classmethod
     def theory(cls, config: dict[str, Any], generations: int) -> dict[str, np.ndarray]:
-        if config["dataset"] != "blobs" or config["kernel"] != "gaussian" or config["bandwidth"] in RULES:
+        if (config["dataset"] != "blobs" or config["kernel"] != "gaussian" or config["bandwidth"] in RULES
+                or config["regime"] == "window" or np.any(np.asarray(config["real_weight"]) != 1)):
             return {}
         n = np.asarray(config["n"], np.float64)
         alpha = np.asarray(config["alpha"], np.float64)
@@ -227,7 +207,7 @@ class KDEStudy(Study):
         density[0], pool = overlaps @ weights, n[0]
         for t in range(1, generations + 1):
             shifted = np.roll(weights, 1)
-            if config["regime"] in regimes.POOLED:
+            if config["regime"] in ("accumulate", "accumulate-subsample"):
                 weights = (pool * weights + n[t] * shifted) / (pool + n[t])
                 pool += n[t]
             else:

@@ -70,6 +70,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.special import polygamma
 
+from ..engine.data import DataLoop, Statistics, loop_numeric
 from ..engine.params import ConfigError, Param, fill_initial_size
 from ..engine.study import Check, Study, float_dtype
 from ..families import gaussian, scalar
@@ -109,6 +110,7 @@ class GaussianView:
         return gaussian.push_forward(z, model)
 
     merge = staticmethod(gaussian.merge)
+    scale = staticmethod(gaussian.scale)
 
     @staticmethod
     def fit(stats):
@@ -174,6 +176,9 @@ class ScalarView:
     def merge(self, a, b):
         return scalar.merge(a, b)
 
+    def scale(self, stats, weight):
+        return scalar.MeanStats(stats.count * weight, stats.mean)
+
     def fit(self, stats):
         return scalar.fit(stats)
 
@@ -233,6 +238,17 @@ def sample_sizes(config: dict[str, Any], generations: int) -> np.ndarray:
     return n
 
 
+LOOP_REGIME = {"accumulate": "accumulate", "mix": "mix"}  # every other method refits its own draws
+
+
+def loop_config(config: dict[str, Any], generations: int) -> dict[str, Any]:
+    """The data loop's settings of a method: its regime, and n_t as drawn (superlinear grown)."""
+    return {"n": sample_sizes(config, generations).astype(np.int64), "n0": int(config["n"][0]),
+            "regime": LOOP_REGIME.get(config["method"], "replace"),
+            "alpha": np.asarray(config["alpha"]) if config["method"] == "mix" else 0.0, "window": 1,
+            "real_weight": 1.0}
+
+
 def log_var_ratio_variance(n: np.ndarray) -> np.ndarray:
     """Var log(var_t/var_0) = sum_{k=1..t} psi'((n_k - 1)/2) for purely synthetic Gaussian
     refits (Xu et al.'s oracle); ``n`` over t = 0..T."""
@@ -272,7 +288,7 @@ class NeuralFilterStudy(Study):
 
     family: str = eqx.field(static=True)
     neural: bool = eqx.field(static=True)
-    mixes: bool = eqx.field(static=True)
+    loop: DataLoop
     n_max: int = eqx.field(static=True)
     width: int = eqx.field(static=True)
     train_states: int = eqx.field(static=True)
@@ -306,7 +322,7 @@ class NeuralFilterStudy(Study):
         return cls(
             family=first["family"],
             neural=neural,
-            mixes=any(c["method"] == "mix" for c in configs),
+            loop=DataLoop.build([loop_config(c, generations) for c in configs]),
             n_max=max(int(np.max(c["n"])) for c in configs) if neural else 1,
             width=first["width"],
             train_states=first["train_states"],
@@ -316,6 +332,7 @@ class NeuralFilterStudy(Study):
 
     def numeric(self, config: dict[str, Any]) -> dict[str, np.ndarray]:
         return {
+            "loop": loop_numeric(loop_config(config, len(config["n"]) - 1)),
             "n": np.asarray(config["n"], np.int32),
             "alpha": np.asarray(config["alpha"], np.float64),
             "method": np.int32(METHODS.index(config["method"])),
@@ -391,22 +408,22 @@ class NeuralFilterStudy(Study):
         return self._step_neural(state, key, t, params) if self.neural else self._step_plain(state, key, t, params)
 
     def _step_plain(self, state, key, t, params):
+        """The rule-based arms on the shared data loop (statistics): replace, superlinear (n_t grown
+        on the host) and linear-filter refit the generation's draws, accumulate pools them, mix
+        swaps round(alpha n_t) of them for real ones."""
         view = self.view
         model, anchor, pool = state
-        method = params["method"]
-        growth = jnp.where(method == SUPERLINEAR, t.astype(params["alpha"].dtype) ** (1.0 + params["growth"]), 1.0)
-        n_t = jnp.round(params["n"][t] * growth)
-        n_real = jnp.where(method == MIX, jnp.round(params["alpha"][t] * n_t), 0.0)
-        k_synthetic, k_real = jax.random.split(key)
-        batch = view.stats(k_synthetic, model, n_t - n_real)
-        if self.mixes:  # no grid point mixes: skip drawing an always-empty real batch
-            batch = view.merge(batch, view.stats(k_real, view.truth_model(params["truth"]), n_real))
-        pool = _where(method == ACCUMULATE, view.merge(pool, batch), batch)
-        fitted = view.fit(pool)
+        stats = Statistics(summarize=None, merge=view.merge, fit=lambda key, s, previous, hp: view.fit(s),
+                           scale=view.scale)
+        truth = view.truth_model(params["truth"])
+        pool, train = self.loop.statistics_step(stats, pool, key, t, params["loop"],
+                                                lambda k, count: view.stats(k, model, count),
+                                                lambda k, count: view.stats(k, truth, count))
+        fitted = view.fit(train)
         shrunk = view.from_vector(
             view.vector(fitted) - params["contraction"] * (view.vector(model) - view.vector(anchor))
         )
-        new = _where(method == LINEAR, shrunk, fitted)
+        new = _where(params["method"] == LINEAR, shrunk, fitted)
         return (new, anchor, pool), self._measure(new, anchor, params, 0.0)
 
     def _step_neural(self, state, key, t, params):

@@ -58,7 +58,65 @@ def register_preset(preset: Preset) -> Preset:
     return preset
 
 
-def get_study(name: str) -> type[Study]:
+ENTRY_POINTS = "jaxcollapse.studies"  # other packages register studies or Models under this group
+_discovered = False
+
+
+def discover() -> None:
+    """Register what installed packages publish under the ``jaxcollapse.studies`` entry-point
+    group (a Study subclass or a ``jc.Model`` each); a broken plug-in is skipped with a warning."""
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
+    import warnings
+    from importlib.metadata import entry_points
+
+    for point in entry_points(group=ENTRY_POINTS):
+        try:
+            study = as_study(point.load())
+        except Exception as err:  # noqa: BLE001 (someone else's package)
+            warnings.warn(f"jaxcollapse: skipped the study plug-in {point.name!r}: {type(err).__name__}: {err}")
+            continue
+        STUDIES.setdefault(study.name, study)
+
+
+def as_study(obj: Any) -> type[Study]:
+    """A Study subclass, or the Study of a ``jc.Model``."""
+    from ..models import Model, study_for
+
+    if isinstance(obj, Model):
+        return study_for(obj)
+    if isinstance(obj, type) and issubclass(obj, Study):
+        return obj
+    raise ConfigError(f"{obj!r}: expected a study name, a Study subclass or a jc.Model")
+
+
+def _import(spec: str) -> type[Study]:
+    """``package.module:attr`` -> the Study (or Model) it names."""
+    import importlib
+
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as err:  # noqa: BLE001 (the user's module may fail in any way)
+        raise ConfigError(f"{spec}: cannot import {module_name!r} ({type(err).__name__}: {err})"[:400]) from None
+    target = module
+    for part in attr.split("."):
+        if not hasattr(target, part):
+            raise ConfigError(f"{spec}: module {module_name!r} has no attribute {attr!r}")
+        target = getattr(target, part)
+    return as_study(target)
+
+
+def get_study(name: Any) -> type[Study]:
+    """A registered study by name, ``package.module:attr``, a Study subclass or a ``jc.Model``."""
+    if not isinstance(name, str):
+        return as_study(name)
+    if ":" in name:
+        return _import(name)
+    if name not in STUDIES:
+        discover()
     if name not in STUDIES:
         raise ConfigError(f"unknown study {name!r} (known: {', '.join(sorted(STUDIES))})")
     return STUDIES[name]

@@ -23,7 +23,9 @@ Regimes at a fixed budget N = n (``regime``, traced; the note's table):
   acu       train on the whole pool: D_0 and every batch so far (accumulate; N grows)
   acur      a uniform n-subset of the pool (accumulate-subsample)
   acu-lsf   the n pool rows of highest probe confidence (top-N by ``lax.top_k``)
-All five share the pool buffer (capacity n (T+1)), so a regime grid compiles once.
+They are the shared data loop's regimes (``engine.data``), which this study also accepts by their
+own names (replace, mix, accumulate, accumulate-subsample, window), with ``select``, ``window`` and
+``real_weight`` (ppca); LSF is accumulate-subsample with select=top and the score xi.
 
 Generation loop: generation 0 trains on D_0, the probe is fitted once on D_0's latents, and D_0
 enters the pool with its confidences. Each generation t >= 1 adds S_t (model t-1's n samples;
@@ -53,7 +55,7 @@ Metrics (arrays over generations t = 0..T, on model t's samples):
   confidence            mean probe confidence xi of model t's samples (by generation of origin)
   real_share, mean_origin, selected_confidence, train_size
                         of the training set of generation t: share of real rows (D_0 and fresh
-                        real), mean generation of origin, mean xi, row count
+                        real), mean generation of origin (real rows count as 0), mean xi, row count
 """
 
 from __future__ import annotations
@@ -66,14 +68,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..engine import data
 from ..engine.params import ConfigError, Param
 from ..engine.study import Study, float_dtype
 from ..families import diffusion, sample_quality, subspaces
 from ..filters import latent_space
 from .registry import Preset, register_preset, register_study
 
-REGIMES = ("syn", "syn-add", "acu", "acur", "acu-lsf")
-SYN, SYN_ADD, ACU, ACUR, ACU_LSF = range(len(REGIMES))
+REGIMES = ("syn", "syn-add", "acu", "acur", "acu-lsf")  # Cai et al.'s names, aliases of the data loop's:
+ALIASES = {"syn": ("replace", "none"), "syn-add": ("mix", "none"), "acu": ("accumulate", "none"),
+           "acur": ("accumulate-subsample", "none"), "acu-lsf": ("accumulate-subsample", "top")}
 LATENT_FRACTIONS = (0.2, 0.4, 0.6, 0.8)
 FILTER_TIMESTEPS = ("mean", "t20", "t40", "t60", "t80")
 
@@ -85,9 +89,13 @@ class SelfConsumingDiffusionStudy(Study):
     params = (
         Param("generator", "ddpm (MLP DDPM) or ppca (closed-form per-class PPCA, for many seeds)", "ppca",
               kind="choice", static=True, choices=("ddpm", "ppca")),
-        Param("regime", "training set of each generation: " + ", ".join(REGIMES), "acu-lsf", kind="choice",
-              choices=REGIMES),
-        Param("real_share", "fresh real share of the budget under syn-add", 0.3, low=0.0, high=1.0),
+        Param("regime", "training set of each generation: " + ", ".join(data.REGIMES) + ", or Cai et al.'s "
+              + ", ".join(REGIMES) + " (syn = replace, syn-add = mix, acu = accumulate, acur = accumulate-subsample, "
+              "acu-lsf = accumulate-subsample with select=top)", "acu-lsf", kind="choice", choices=data.REGIMES + REGIMES),
+        Param("real_share", "fresh real share of the budget under syn-add / mix (the loop's alpha)", 0.3, low=0.0,
+              high=1.0),
+        *[p for p in data.loop_params() if p.name in ("window", "real_weight", "select", "select_fraction",
+                                                       "select_threshold")],
         Param("training", "ddpm: fine-tune the previous generation or train from scratch", "fine-tune",
               kind="choice", choices=("fine-tune", "scratch")),
         Param("n", "training budget N per generation, also the evaluation sample size (static)", 1000, kind="int",
@@ -135,7 +143,8 @@ class SelfConsumingDiffusionStudy(Study):
     draws: int = eqx.field(static=True)
     probe_steps: int = eqx.field(static=True)
     knn: int = eqx.field(static=True)
-    capacity: int = eqx.field(static=True)  # pool rows: n (T + 1)
+    loop: data.DataLoop
+    generations: int = eqx.field(static=True)
 
     # ---- host side --------------------------------------------------------------------------
     @classmethod
@@ -152,7 +161,20 @@ class SelfConsumingDiffusionStudy(Study):
             raise ConfigError(f"knn={config['knn']}: must be below n={config['n']}")
         if config["n"] // config["classes"] <= config["rank"]:
             raise ConfigError(f"n={config['n']}: needs more than rank={config['rank']} rows per class")
+        if config["generator"] == "ddpm" and np.any(np.asarray(config["real_weight"]) != 1):
+            raise ConfigError(f"real_weight={config['real_weight']}: ddpm training draws its rows uniformly; "
+                              "weights need generator=ppca")
         return config
+
+    @staticmethod
+    def loop_config(config: dict[str, Any], generations: int) -> dict[str, Any]:
+        """The data loop's settings: Cai et al.'s regime names resolved (acu-lsf is
+        accumulate-subsample keeping the best-scored rows), a fixed budget n every generation."""
+        regime, select = ALIASES.get(config["regime"], (config["regime"], config["select"]))
+        return {"n": np.full(generations + 1, config["n"]), "regime": regime, "select": select,
+                "alpha": config["real_share"] if regime == "mix" else 0.0, "window": config["window"],
+                "real_weight": config["real_weight"], "select_fraction": config["select_fraction"],
+                "select_threshold": config["select_threshold"]}
 
     @classmethod
     def build(cls, configs: list[dict[str, Any]], generations: int) -> "SelfConsumingDiffusionStudy":
@@ -160,15 +182,16 @@ class SelfConsumingDiffusionStudy(Study):
         return cls(generator=c["generator"], n=c["n"], classes=c["classes"], dim=c["dim"], rank=c["rank"],
                    modes=c["modes"], steps=c["diffusion_steps"], hidden=c["hidden"], depth=c["depth"],
                    embed=c["embed"], train_steps=c["train_steps"], batch=c["batch"], draws=c["latent_draws"],
-                   probe_steps=c["probe_steps"], knn=c["knn"], capacity=c["n"] * (generations + 1))
+                   probe_steps=c["probe_steps"], knn=c["knn"],
+                   loop=data.DataLoop.build([cls.loop_config(c, generations) for c in configs]),
+                   generations=generations)
 
     def numeric(self, config: dict[str, Any]) -> dict[str, np.ndarray]:
         choice = FILTER_TIMESTEPS.index(config["filter_timestep"])
         weights = np.full(len(LATENT_FRACTIONS), 1.0 / len(LATENT_FRACTIONS)) if choice == 0 else \
             np.eye(len(LATENT_FRACTIONS))[choice - 1]
         return {
-            "regime": np.int32(REGIMES.index(config["regime"])),
-            "real_share": np.float64(config["real_share"]),
+            "loop": data.loop_numeric(self.loop_config(config, self.generations)),
             "scratch": np.bool_(config["training"] == "scratch"),
             "noise": np.float64(config["noise"]),
             "overlap": np.float64(config["overlap"]),
@@ -184,7 +207,7 @@ class SelfConsumingDiffusionStudy(Study):
         item = np.dtype(float_dtype()).itemsize
         latent = len(LATENT_FRACTIONS) * self.draws * self.n * self.hidden
         training = self.batch * (self.hidden * (self.depth + 1) + self.dim) * 6 if self.generator == "ddpm" else 0
-        return item * (self.capacity * (self.dim + 4) + 4 * self.n**2 + 2 * latent + training
+        return item * (self.loop.capacity * (self.dim + 4) + 4 * self.n**2 + 2 * latent + training
                        + self.n * (self.hidden + self.dim) * 4) + 4096
 
     # ---- generators -------------------------------------------------------------------------
@@ -203,17 +226,20 @@ class SelfConsumingDiffusionStudy(Study):
     def _static_part(self):
         return eqx.filter(self._skeleton(jax.random.key(0)), eqx.is_array, inverse=True)
 
-    def _fit(self, model, key, x, labels, rows, count, params):
-        """Model t from rows[:count] of (x, labels): PPCA's weighted MLE, or DDPM training."""
+    def _fit(self, model, key, training: data.TrainingSet, params):
+        """Model t from the training set: PPCA's weighted MLE, or DDPM training on minibatches drawn
+        uniformly from its rows."""
+        x, labels = training.rows["x"], training.rows["y"]
         if self.generator == "ppca":
-            weights = jnp.zeros(x.shape[0], x.dtype).at[rows].add((jnp.arange(rows.shape[0]) < count).astype(x.dtype))
-            return subspaces.fit_ppca(x, labels, weights, self.classes, self.rank)
+            return subspaces.fit_ppca(x, labels, training.weight, self.classes, self.rank)
+        used = training.weight > 0
+        rows = jnp.nonzero(used, size=used.shape[0], fill_value=0)[0]
         k_init, k_train = jax.random.split(key)
         fresh = eqx.filter(self._skeleton(k_init), eqx.is_array)
         start = fresh if model is None else jax.tree.map(lambda f, m: jnp.where(params["scratch"], f, m), fresh, model)
         loss = partial(diffusion.denoising_loss, schedule=self._schedule(), label_dropout=params["label_dropout"],
                        null_label=self.classes)
-        trained, _ = diffusion.train(start, self._static_part(), k_train, x, labels, rows, count, loss,
+        trained, _ = diffusion.train(start, self._static_part(), k_train, x, labels, rows, jnp.sum(used), loss,
                                      steps=self.train_steps, batch=self.batch, learning_rate=params["learning_rate"])
         return trained
 
@@ -265,6 +291,17 @@ class SelfConsumingDiffusionStudy(Study):
         }
 
     # ---- protocol -----------------------------------------------------------------------------
+    def _composition(self, training: data.TrainingSet):
+        """Of the training set: share of real rows (D_0 and fresh real), mean generation of origin,
+        mean confidence xi, row count."""
+        dtype = float_dtype()
+        inside = (training.weight > 0).astype(dtype)
+        count = jnp.sum(inside)
+        return {"real_share": jnp.sum(inside * training.real) / count,
+                "mean_origin": jnp.sum(inside * jnp.where(training.real, 0, training.origin)) / count,
+                "selected_confidence": jnp.sum(inside * training.score) / count,
+                "train_size": count}
+
     def init(self, key, params):
         dtype = float_dtype()
         k_bases, k_real, k_test, k_fit, k_enc, k_lat, k_sample, k_measure = jax.random.split(key, 8)
@@ -272,7 +309,9 @@ class SelfConsumingDiffusionStudy(Study):
         bases = subspaces.class_bases(k_bases, self.classes, self.dim, self.rank, params["overlap"]).astype(dtype)
         draw = lambda k: subspaces.sample_truth(k, bases, labels, params["noise"], self.modes, params["mode_sd"])  # noqa: E731
         real, test = draw(k_real), draw(k_test)
-        model = self._fit(None, k_fit, real, labels, jnp.arange(self.n), self.n, params)
+        pool = self.loop.start({"x": real, "y": labels}, self.n)
+        training = self.loop.training_set(pool, k_fit, 0, params["loop"])
+        model = self._fit(None, k_fit, training, params)
         if self.generator == "ppca":
             k_r, k_b = jax.random.split(k_enc)
             encoder = {"R": jax.random.normal(k_r, (self.dim, self.hidden), dtype),
@@ -285,12 +324,7 @@ class SelfConsumingDiffusionStudy(Study):
         frozen["probe"] = latent_space.train_probe(features, labels, self.classes, steps=self.probe_steps,
                                                    learning_rate=params["probe_learning_rate"], l2=params["probe_l2"])
         xi = self._xi(frozen, features, params)
-        pool = {
-            "x": jnp.zeros((self.capacity, self.dim), dtype).at[: self.n].set(real),
-            "y": jnp.tile(labels, self.capacity // self.n),
-            "origin": jnp.zeros(self.capacity, jnp.int32),
-            "score": jnp.zeros(self.capacity, dtype).at[: self.n].set(xi),
-        }
+        pool = self.loop.rescore(pool, jnp.zeros(self.loop.capacity, dtype).at[: self.n].set(xi))
         pending = self._sample(model, k_sample)
         composition = {"real_share": jnp.ones((), dtype), "mean_origin": jnp.zeros((), dtype),
                        "selected_confidence": jnp.mean(xi), "train_size": jnp.asarray(self.n, dtype)}
@@ -298,40 +332,21 @@ class SelfConsumingDiffusionStudy(Study):
         return state, self._measure(pending, k_measure, frozen, composition, params)
 
     def step(self, state, key, t, params):
-        dtype = float_dtype()
         k_fresh, k_lat, k_select, k_fit, k_sample, k_measure = jax.random.split(key, 6)
-        frozen, pool, regime = state["frozen"], state["pool"], params["regime"]
+        k_keep, k_subsample = jax.random.split(k_select)
+        frozen = state["frozen"]
         labels = self._labels()
-        # S_t, with fresh real rows under syn-add, enters the pool with its (frozen) confidences
+        # S_t (with fresh real rows under syn-add / mix) enters the pool with its frozen confidences
         fresh = subspaces.sample_truth(k_fresh, frozen["bases"], labels, params["noise"], self.modes, params["mode_sd"])
-        real_rows = (jnp.arange(self.n) < jnp.round(params["real_share"] * self.n)) & (regime == SYN_ADD)
-        block = jnp.where(real_rows[:, None], fresh, state["pending"])
-        start = t * self.n
-        pool = {
-            "x": jax.lax.dynamic_update_slice(pool["x"], block, (start, 0)),
-            "y": pool["y"],
-            "origin": jax.lax.dynamic_update_slice(pool["origin"], jnp.where(real_rows, 0, t).astype(jnp.int32), (start,)),
-            "score": jax.lax.dynamic_update_slice(pool["score"], self._xi(frozen, self._latents(frozen, k_lat, block),
-                                                                           params), (start,)),
-        }
+        score = lambda rows: self._xi(frozen, self._latents(frozen, k_lat, rows["x"]), params)  # noqa: E731
+        pool = self.loop.add(state["pool"], k_keep, t, params["loop"], {"x": state["pending"], "y": labels},
+                             {"x": fresh, "y": labels} if self.loop.mixes else None, score)
         # the training rows: block t (syn, syn-add), top-n by xi (acu-lsf) or at random (acur), all (acu)
-        index = jnp.arange(self.capacity)
-        valid = index < start + self.n
-        eligible = jnp.where(regime <= SYN_ADD, valid & (index >= start), valid)
-        ranking = jnp.where(regime == ACU_LSF, pool["score"], jax.random.uniform(k_select, (self.capacity,), dtype))
-        chosen = jnp.pad(latent_space.top_n(ranking, eligible, self.n), (0, self.capacity - self.n))
-        rows = jnp.where(regime == ACU, index, chosen)
-        count = jnp.where(regime == ACU, start + self.n, self.n)
-        inside = (index < count).astype(dtype)
-        origin = pool["origin"][rows].astype(dtype)
-        composition = {"real_share": jnp.sum(inside * (origin == 0)) / count,
-                       "mean_origin": jnp.sum(inside * origin) / count,
-                       "selected_confidence": jnp.sum(inside * pool["score"][rows]) / count,
-                       "train_size": count.astype(dtype)}
-        model = self._fit(state["model"], k_fit, pool["x"], pool["y"], rows, count, params)
+        training = self.loop.training_set(pool, k_subsample, t, params["loop"])
+        model = self._fit(state["model"], k_fit, training, params)
         pending = self._sample(model, k_sample)
         state = {"model": model, "frozen": frozen, "pool": pool, "pending": pending}
-        return state, self._measure(pending, k_measure, frozen, composition, params)
+        return state, self._measure(pending, k_measure, frozen, self._composition(training), params)
 
 
 # ---- presets and figures -----------------------------------------------------------------------

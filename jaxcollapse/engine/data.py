@@ -1,0 +1,357 @@
+"""The data loop: how generation t's training set is formed, written once for every model.
+
+A model family fits parameters theta to rows and draws rows from theta (``models.Family``); the
+loop decides which rows each fit sees. Everything here is traced except the shapes, so a grid over
+regimes, windows, weights and selection policies that share shapes runs under one compile.
+
+Regimes (``regime``, a traced code; n_t rows per generation, r_t = round(alpha_t n_t) real):
+  replace               the n_t rows drawn from model t-1
+  mix                   r_t fresh real rows and n_t - r_t rows of model t-1 (alpha: the *real* share)
+  accumulate            every row so far: generation 0's real rows and each generation's batch
+  accumulate-subsample  a uniform n_t-subset of that pool, without replacement (Kazdan et al.)
+  window                the rows of the last ``window`` generations (the newest included)
+
+Weights: at t >= 1 a real row weighs ``real_weight_t`` relative to a synthetic one (1: pooled fitting).
+
+Selection (``select``): a model's ``score(theta, rows, hp)`` rates each fresh synthetic row once,
+with the model that drew it, and the policy keeps
+  none       every row
+  top        the best ``select_fraction`` of the generation's synthetic rows; under
+             accumulate-subsample it instead picks the n_t best-scored rows of the whole pool
+             (Cai et al.'s latent space filtering)
+  threshold  the rows with score >= ``select_threshold``
+  sample     each row with probability clip(score, 0, 1) (a verifier's acceptance probability)
+Real rows are never filtered. A generation that keeps no row refits on nothing; models see
+all-zero weights and the loop keeps the previous fit (``guard_empty``).
+
+Two representations of a training set:
+* ``Pool``: rows (any pytree, leading axis ``capacity``) with, per row, a validity mask, a weight,
+  the generation of origin, provenance (real or synthetic) and the selection score. Capacities
+  are static; the rows written so far (``count``) and everything else are traced.
+* sufficient statistics with a merge (``Statistics``): a Gaussian's (count, mean, scatter root),
+  a categorical's counts. replace / mix / accumulate need no rows, so models that declare
+  statistics keep their exact samplers and O(1) memory there; the real and synthetic parts are
+  kept apart so that ``real_weight`` can change with t.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Bool, Float, Int
+
+from .params import ConfigError, Param
+
+REGIMES = ("replace", "mix", "accumulate", "accumulate-subsample", "window")
+REPLACE, MIX, ACCUMULATE, SUBSAMPLE, WINDOW = range(len(REGIMES))
+ROW_REGIMES = ("accumulate-subsample", "window")  # need the rows themselves, not statistics
+POOLED = ("accumulate", "accumulate-subsample", "window")  # the training data outlive a generation
+POLICIES = ("none", "top", "threshold", "sample")
+NONE, TOP, THRESHOLD, SAMPLE = range(len(POLICIES))
+
+
+def loop_params(n: int = 100, n_low: int = 1, regimes: tuple[str, ...] = REGIMES, select: bool = True) -> tuple[Param, ...]:
+    """The loop's parameters, declared by every study built on it (and by user models)."""
+    params = [
+        Param("n", "rows drawn per generation (schedule in t)", n, kind="int", schedule=True, low=n_low),
+        Param("n0", "real rows fitted at generation 0 (default: n at t=0)", None, kind="int", low=n_low),
+        Param("alpha", "fresh real share of each generation's rows under regime=mix (schedule)", 0.0, schedule=True,
+              low=0.0, high=1.0),
+        Param("regime", "training data of each generation: " + ", ".join(regimes), "replace", kind="choice",
+              choices=regimes),
+        Param("window", "generations of rows kept under regime=window (the newest included)", 1, kind="int",
+              low=1),
+        Param("real_weight", "weight of a real row relative to a synthetic one in the fit (schedule; 1: pooled)",
+              1.0, schedule=True, low=0.0),
+    ]
+    if select:
+        params += [
+            Param("select", "selection of fresh synthetic rows by the model's score: " + ", ".join(POLICIES), "none",
+                  kind="choice", choices=POLICIES),
+            Param("select_fraction", "select=top: share of each generation's synthetic rows kept (schedule)", 1.0,
+                  schedule=True, low=0.0, high=1.0),
+            Param("select_threshold", "select=threshold: rows with score >= this are kept (schedule)", 0.0,
+                  schedule=True),
+        ]
+    return tuple(params)
+
+
+def check_loop(config: dict[str, Any], scored: bool = True) -> None:
+    """Cross-parameter rules of one grid point (ConfigError): a selection policy needs a score."""
+    if config.get("select", "none") != "none" and not scored:
+        raise ConfigError(f"select={config['select']}: needs a score function (the model declares none)")
+
+
+def check_loop_grid(configs: list[dict[str, Any]]) -> None:
+    """Rules of a whole grid: fresh real rows (alpha > 0) are drawn only under regime=mix, so an
+    alpha that no grid point uses is a mistake (a grid over regimes may share one alpha)."""
+    if any(np.any(np.asarray(c["alpha"]) > 0) for c in configs) and not any(c["regime"] == "mix" for c in configs):
+        raise ConfigError(f"alpha: fresh real data need regime=mix (got regime={configs[0]['regime']})")
+
+
+def loop_numeric(config: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The loop's traced parameters of one grid point."""
+    n = np.asarray(config["n"], np.int32)
+    out = {
+        "n": n,
+        "alpha": np.asarray(config["alpha"], np.float64),
+        "regime": np.int32(REGIMES.index(config["regime"])),
+        "window": np.int32(config["window"]),
+        "real_weight": np.broadcast_to(np.asarray(config["real_weight"], np.float64), n.shape).copy(),
+    }
+    if "select" in config:
+        out.update(select=np.int32(POLICIES.index(config["select"])),
+                   select_fraction=np.broadcast_to(np.asarray(config["select_fraction"], np.float64), n.shape).copy(),
+                   select_threshold=np.broadcast_to(np.asarray(config["select_threshold"], np.float64),
+                                                    n.shape).copy())
+    return out
+
+
+def _where(condition, a, b):
+    return jax.tree.map(lambda x, y: jnp.where(jnp.reshape(condition, condition.shape + (1,) * (x.ndim - condition.ndim)), x, y), a, b)
+
+
+def real_count(regime: Int[Array, ""], alpha_t, n_t):
+    """Fresh real rows in generation t: round(alpha_t n_t) under ``mix``, else 0."""
+    return jnp.where(regime == MIX, jnp.round(alpha_t * n_t), 0).astype(n_t.dtype)
+
+
+class Pool(eqx.Module):
+    """A fixed-capacity buffer of rows and their bookkeeping (leading axis: capacity)."""
+
+    rows: Any
+    valid: Bool[Array, " capacity"]
+    weight: Float[Array, " capacity"]
+    origin: Int[Array, " capacity"]
+    real: Bool[Array, " capacity"]
+    score: Float[Array, " capacity"]
+    count: Int[Array, ""]  # rows written so far (the write position of pooled regimes)
+
+
+class TrainingSet(eqx.Module):
+    """What a fit sees: rows (leading axis m: the pool's capacity or the batch) and per row its
+    weight (0: not a training row), provenance, generation of origin and selection score."""
+
+    rows: Any
+    weight: Float[Array, " m"]
+    real: Bool[Array, " m"]
+    origin: Int[Array, " m"]
+    score: Float[Array, " m"]
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """A model's sufficient statistics: how a batch of rows is summarised and how summaries merge.
+
+    summarize(rows, weights, hp) -> S   weighted summary of rows [m, ...] (weights [m], 0 = absent)
+    merge(a, b) -> S                    the summary of both batches
+    scale(S, w) -> S                    the summary with every row's weight multiplied by w
+    fit(key, S, previous, hp) -> theta  the fit to a summary
+    draw(key, theta, count, hp) -> S    optional: the summary of ``count`` (traced) rows of theta,
+                                        drawn directly (an exact sampler; default: draw rows and
+                                        summarise them)
+    """
+
+    summarize: Callable
+    merge: Callable
+    fit: Callable
+    scale: Callable | None = None
+    draw: Callable | None = None
+
+
+class DataLoop(eqx.Module):
+    """The static structure of the loop for a group of grid points compiled together."""
+
+    capacity: int = eqx.field(static=True)  # rows a pool holds
+    batch: int = eqx.field(static=True)  # rows drawn per generation (the largest n_t)
+    pooled: bool = eqx.field(static=True)  # some point keeps rows beyond a generation
+    mixes: bool = eqx.field(static=True)  # some point draws fresh real rows after generation 0
+    accumulates: bool = eqx.field(static=True)  # some point accumulates (statistics: merges its pool)
+    subsamples: bool = eqx.field(static=True)  # some point subsamples the pool
+    whole_pool: bool = eqx.field(static=True)  # some point trains on the whole pool (accumulate, window)
+    selects: bool = eqx.field(static=True)  # some point selects by score
+    weighs: bool = eqx.field(static=True)  # some point weighs real rows unlike synthetic ones
+
+    @classmethod
+    def build(cls, configs: list[dict[str, Any]]) -> "DataLoop":
+        batch = max(int(np.max(c["n"])) for c in configs)
+        pooled = any(c["regime"] in POOLED for c in configs)
+        capacity = max(int(np.sum(c["n"])) for c in configs) + batch if pooled else batch
+        return cls(
+            capacity=capacity,
+            batch=batch,
+            pooled=pooled,
+            mixes=any(c["regime"] == "mix" for c in configs),
+            accumulates=any(c["regime"] == "accumulate" for c in configs),
+            subsamples=any(c["regime"] == "accumulate-subsample" for c in configs),
+            whole_pool=any(c["regime"] in ("accumulate", "window") for c in configs),
+            selects=any(c.get("select", "none") != "none" for c in configs),
+            weighs=any(np.any(np.asarray(c["real_weight"]) != 1.0) for c in configs),
+        )
+
+    @staticmethod
+    def static_key(config: dict[str, Any], statistics: bool = False) -> tuple:
+        """What must be equal for grid points to share a compile. Statistics (replace, mix,
+        accumulate without selection) all share one; rows compile by the view a fit sees (a
+        batch of rows, or the whole pool) and by the pool's size, so no point pays for another's
+        padding: replace and mix share one, accumulate-subsample one, accumulate and window one."""
+        regime = config["regime"]
+        if statistics and regime not in ROW_REGIMES and config.get("select", "none") == "none":
+            return ("statistics",)
+        view = "pool" if regime in ("accumulate", "window") else "batch"
+        return ("rows", view, int(np.sum(config["n"])) if regime in POOLED else None)
+
+    # ---- rows ---------------------------------------------------------------------------------
+    def start(self, rows, n0, scores=None) -> Pool:
+        """Generation 0: the first n0 of ``batch`` real rows."""
+        index = jnp.arange(self.capacity)
+        padded = jax.tree.map(lambda x: jnp.zeros((self.capacity,) + x.shape[1:], x.dtype).at[: x.shape[0]].set(x), rows)
+        dtype = jax.tree.leaves(rows)[0].dtype
+        dtype = dtype if jnp.issubdtype(dtype, jnp.floating) else jnp.float32
+        score = jnp.zeros(self.capacity, dtype) if scores is None else jnp.zeros(self.capacity, scores.dtype).at[: scores.shape[0]].set(scores)
+        valid = index < n0
+        return Pool(padded, valid, valid.astype(score.dtype), jnp.zeros(self.capacity, jnp.int32), valid, score,
+                    jnp.asarray(n0, jnp.int32))
+
+    def rescore(self, pool: Pool, scores: Float[Array, " capacity"]) -> Pool:
+        return eqx.tree_at(lambda p: p.score, pool, scores.astype(pool.score.dtype))
+
+    def add(self, pool: Pool, key, t, lp, synthetic, real=None, score: Callable | None = None) -> Pool:
+        """Generation t's rows enter the pool: r_t real rows first, then synthetic ones, each
+        synthetic row filtered by the selection policy. ``synthetic`` and ``real`` are rows
+        [batch, ...]; ``score(rows)`` [batch] rates the generation's rows (stored with them)."""
+        n_t = lp["n"][t]
+        regime = lp["regime"]
+        index = jnp.arange(self.batch)
+        n_real = real_count(regime, lp["alpha"][t], n_t) if self.mixes else jnp.zeros((), n_t.dtype)
+        is_real = index < n_real
+        rows = _where(is_real, real, synthetic) if self.mixes else synthetic
+        drawn = index < n_t
+        scores = jnp.zeros(self.batch, pool.score.dtype) if score is None else score(rows)
+        kept = drawn
+        if self.selects:
+            kept = drawn & (is_real | self._keep(key, scores, drawn & ~is_real, lp, t))
+        start = jnp.where((regime == REPLACE) | (regime == MIX), 0, pool.count) if self.pooled else 0
+        write = lambda buffer, new: jax.lax.dynamic_update_slice_in_dim(buffer, new, start, 0)  # noqa: E731
+        # rows past n_t are written too (a static slice) but stay invalid; later rows overwrite them
+        return Pool(
+            jax.tree.map(write, pool.rows, rows),
+            write(pool.valid, kept),
+            write(pool.weight, kept.astype(pool.weight.dtype)),
+            write(pool.origin, jnp.full(self.batch, t, jnp.int32)),
+            write(pool.real, is_real),
+            write(pool.score, scores.astype(pool.score.dtype)),
+            (start + n_t).astype(jnp.int32),
+        )
+
+    def _keep(self, key, scores, candidates, lp, t):
+        """The selection policy on the generation's synthetic candidates (boolean [batch])."""
+        policy = lp["select"]
+        # top: the round(q m) best of the m candidates (ties broken by position)
+        ranked = jnp.argsort(jnp.where(candidates, -scores, jnp.inf), stable=True)
+        rank = jnp.zeros(self.batch, jnp.int32).at[ranked].set(jnp.arange(self.batch, dtype=jnp.int32))
+        quota = jnp.round(lp["select_fraction"][t] * jnp.sum(candidates))
+        top = rank < quota
+        threshold = scores >= lp["select_threshold"][t]
+        sample = jax.random.uniform(key, scores.shape, scores.dtype) < jnp.clip(scores, 0.0, 1.0)
+        # under accumulate-subsample, top ranks the whole pool instead (``training_weights``)
+        top = top | (lp["regime"] == SUBSAMPLE)
+        return jnp.select([policy == TOP, policy == THRESHOLD, policy == SAMPLE], [top, threshold, sample],
+                          jnp.ones_like(candidates))
+
+    def training_set(self, pool: Pool, key, t, lp) -> "TrainingSet":
+        """Generation t's training rows and their weights (0: not in the training set).
+
+        The view is static: the whole pool where some grid point of the group accumulates or keeps
+        a window (weights select the rows), else ``batch`` rows: the generation's own rows under
+        replace and mix, the subsample's rows (gathered) under accumulate-subsample."""
+        regime = lp["regime"]
+        eligible = pool.valid
+        if self.pooled:
+            current = pool.origin == t
+            recent = pool.origin > t - lp["window"]
+            eligible = eligible & jnp.select([(regime == REPLACE) | (regime == MIX), regime == WINDOW],
+                                             [current, recent], jnp.ones_like(current))
+        if self.whole_pool:
+            take_rows = lambda x: x  # noqa: E731
+            if self.subsamples:
+                chosen, take = self._subsample(pool, key, eligible, t, lp)
+                eligible = jnp.where(regime == SUBSAMPLE, jnp.zeros_like(eligible).at[chosen].set(take), eligible)
+        elif self.subsamples:
+            chosen, take = self._subsample(pool, key, eligible, t, lp)
+            subsample = regime == SUBSAMPLE
+            index = jnp.where(subsample, chosen, jnp.arange(self.batch))
+            take_rows = lambda x: x[index]  # noqa: E731
+            eligible = jnp.where(subsample, take, eligible[: self.batch])
+        else:
+            take_rows = lambda x: x[: self.batch]  # noqa: E731
+            eligible = eligible[: self.batch]
+        real, weight = take_rows(pool.real), take_rows(pool.weight)
+        weight = jnp.where(eligible, weight, 0.0)
+        if self.weighs:  # relative weights: generation 0 has no synthetic rows to weigh against
+            weight = weight * jnp.where(real & (t > 0), lp["real_weight"][t], 1.0).astype(weight.dtype)
+        return TrainingSet(jax.tree.map(take_rows, pool.rows), weight, real, take_rows(pool.origin),
+                           take_rows(pool.score))
+
+    def _subsample(self, pool: Pool, key, eligible, t, lp):
+        """n_t of the eligible rows (indices [batch] and which of them count): uniformly (the n_t
+        largest Gumbel keys), or the n_t best-scored under select=top."""
+        ranking = jax.random.gumbel(key, (self.capacity,), pool.score.dtype)
+        if self.selects:
+            ranking = jnp.where(lp["select"] == TOP, pool.score, ranking)
+        _, chosen = jax.lax.top_k(jnp.where(eligible, ranking, -jnp.inf), self.batch)
+        return chosen, (jnp.arange(self.batch) < lp["n"][t]) & eligible[chosen]
+
+    @staticmethod
+    def composition(training: "TrainingSet") -> tuple[Array, Array]:
+        """(rows in the training set, their real share)."""
+        used = training.weight > 0
+        size = jnp.sum(used)
+        return size, jnp.sum(used & training.real) / jnp.maximum(size, 1)
+
+    # ---- statistics ------------------------------------------------------------------------------
+    def statistics_step(self, stats: Statistics, pool, key, t, lp, draw_synthetic, draw_real):
+        """Generation t on summaries (regimes replace, mix, accumulate). Returns the new pool and
+        the summary the model fits.
+
+        With pooled fitting (no point weighs real rows) the pool is one summary, merged in the order
+        rows would be pooled. Otherwise it is (real part, synthetic part): generation 0's real rows
+        (mix: this generation's fresh ones) apart from the synthetic ones, so that the real part is
+        scaled by real_weight_t at every fit."""
+        n_t = lp["n"][t]
+        regime = lp["regime"]
+        k_synthetic, k_real = jax.random.split(key)
+        n_real = real_count(regime, lp["alpha"][t], n_t) if self.mixes else jnp.zeros((), n_t.dtype)
+        batch = draw_synthetic(k_synthetic, n_t - n_real)
+        accumulate = regime == ACCUMULATE
+        if not self.weighs:
+            if self.mixes:
+                batch = stats.merge(batch, draw_real(k_real, n_real))
+            pool = _where(accumulate, stats.merge(pool, batch), batch) if self.accumulates else batch
+            return pool, pool
+        real, synthetic = pool
+        synthetic = _where(accumulate, stats.merge(synthetic, batch), batch) if self.accumulates else batch
+        if self.mixes:
+            real = _where(regime == MIX, draw_real(k_real, n_real), real)
+        weighted = stats.merge(synthetic, stats.scale(real, lp["real_weight"][t]))
+        return (real, synthetic), _where(regime == REPLACE, synthetic, weighted)
+
+    @staticmethod
+    def statistics_composition(t, lp) -> tuple[Array, Array]:
+        """(rows in the training set, their real share) of the summary fitted at generation t."""
+        n, regime = lp["n"], lp["regime"]
+        pooled = jnp.cumsum(n)[t]
+        size = jnp.where(regime == ACCUMULATE, pooled, n[t])
+        real = jnp.where(regime == ACCUMULATE, n[0], real_count(regime, lp["alpha"][t], n[t]))
+        real = jnp.where(t == 0, n[0], real)
+        return size, real / size
+
+    def statistics_start(self, stats: Statistics, real):
+        """Generation 0's pool from the summary of its real rows (and the summary to fit: the same;
+        weights are relative, and generation 0 has no synthetic rows)."""
+        return ((real, stats.scale(real, 0.0)) if self.weighs else real), real

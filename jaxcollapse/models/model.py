@@ -1,0 +1,357 @@
+"""``jc.Model``: a model a researcher brings, run by the same engine and data loop as the studies.
+
+A model is pure functions, in the spirit of optax's (init, update) pairs:
+
+    fit(key, data, weights, previous, hp) -> theta      data: rows [capacity, *event] (a pytree);
+                                                         weights [capacity] (0: not a training row);
+                                                         previous: the last fit (None at t = 0,
+                                                         or ``init(key, hp)`` if given)
+    sample(key, theta, size, hp) -> rows [size, ...]    size is a static int; the loop masks
+                                                         the rows it does not need
+    metrics(theta, truth, hp) -> {name: scalar}         one value per generation
+    truth(hp) -> truth                                  the true parameters (any pytree)
+
+Optional: ``real(key, size, hp)`` draws real rows (default: ``sample`` from ``truth``, so a
+misspecified truth is a ``real`` sampler); ``theory(config, generations)`` closed forms
+{metric: array over t = 0..T}; ``score(theta, rows, hp)`` rates rows for selection
+(``select=top|threshold|sample``); ``init(key, hp)`` the ``previous`` of generation 0 (a network
+to start training from); ``statistics`` (``engine.data.Statistics``) for models whose fit depends
+on the rows only through summaries with a merge (exact samplers, O(1) memory).
+
+``hp`` holds the model's ``params`` at generation t (schedules evaluated) and the loop's
+settings: ``t``, ``n``, ``alpha``, ``real_weight``. Numeric params are traced leaves, so they can
+be set, scheduled and gridded like any study parameter, and a grid compiles once; string params
+are static (each value compiles apart).
+
+Everything a model returns is checked before anything compiles (``jax.eval_shape``): a missing
+function, rows of the wrong leading size, a fit whose output changes shape between generations, a
+metric that is not a scalar are each refused in one line naming the function.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Mapping
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..engine.data import DataLoop, Statistics, check_loop, check_loop_grid, loop_numeric, loop_params
+from ..engine.params import ConfigError, Param, fill_initial_size
+from ..engine.study import Study, float_dtype
+
+LOOP_METRICS = ("train_size", "real_share")
+
+
+@dataclass(frozen=True, eq=False)
+class Model:
+    """A model family for ``jc.run``: see the module docstring for each function's contract."""
+
+    name: str
+    fit: Callable
+    sample: Callable
+    metrics: Callable
+    truth: Callable | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    real: Callable | None = None
+    theory: Callable | None = None
+    score: Callable | None = None
+    init: Callable | None = None
+    statistics: Statistics | None = None
+    description: str = ""
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ConfigError(f"Model(name={self.name!r}): needs a non-empty name")
+        for role, signature in (("fit", "fit(key, data, weights, previous, hp)"), ("sample", "sample(key, theta, size, hp)"),
+                                ("metrics", "metrics(theta, truth, hp)")):
+            if not callable(getattr(self, role)):
+                raise ConfigError(f"Model {self.name}: {role}={getattr(self, role)!r} must be a function {signature}")
+        for role in ("truth", "real", "theory", "score", "init"):
+            value = getattr(self, role)
+            if value is not None and not callable(value):
+                raise ConfigError(f"Model {self.name}: {role}={value!r} must be a function or None")
+        if self.truth is None and self.real is None:
+            raise ConfigError(f"Model {self.name}: give truth(hp) (real rows are sampled from it) or real(key, size, hp)")
+        if not isinstance(self.params, Mapping):
+            raise ConfigError(f"Model {self.name}: params must be a dict of name -> default value or Param")
+        for name in self.params:
+            if name in {p.name for p in loop_params()}:
+                raise ConfigError(f"Model {self.name}: parameter {name!r} is a data-loop setting; choose another name")
+
+    def declared(self) -> tuple[Param, ...]:
+        """The model's parameters as Params: numbers are traced and schedulable, strings static."""
+        out = []
+        for name, value in self.params.items():
+            if isinstance(value, Param):
+                out.append(value if value.name == name else Param(name, value.doc, value.default, value.kind,
+                                                                   value.schedule, value.static, value.gridable,
+                                                                   value.low, value.high, value.choices, value.words))
+            elif isinstance(value, bool) or not isinstance(value, (int, float, str, np.number)):
+                raise ConfigError(f"Model {self.name}: params[{name!r}]={value!r} must be a number, a string or a Param")
+            elif isinstance(value, str):
+                out.append(Param(name, f"{self.name} parameter (static)", value, kind="text", static=True))
+            else:
+                kind = "int" if isinstance(value, (int, np.integer)) else "float"
+                out.append(Param(name, f"{self.name} parameter", value, kind=kind, schedule=True))
+        return tuple(out)
+
+
+def _shapes(tree) -> str:
+    leaves = jax.tree.leaves(tree)
+    return ", ".join(f"{jnp.dtype(x.dtype).name}{list(x.shape)}" for x in leaves) or "nothing"
+
+
+def _call(model: Model, role: str, fn: Callable, *args):
+    """Call a user function while tracing; an exception becomes one line naming the function."""
+    try:
+        return fn(*args)
+    except ConfigError:
+        raise
+    except Exception as err:  # noqa: BLE001 (the user's code may raise anything)
+        text = str(err).strip()
+        message = text.splitlines()[0] if text else ""
+        raise ConfigError(f"Model {model.name}: {role} raised {type(err).__name__}: {message}"[:400]) from None
+
+
+def _rows(model: Model, role: str, rows, size: int):
+    """Rows must be a pytree of arrays with leading size ``size``."""
+    leaves = jax.tree.leaves(rows)
+    if not leaves or any(jnp.ndim(x) < 1 or jnp.shape(x)[0] != size for x in leaves):
+        raise ConfigError(f"Model {model.name}: {role} returned {_shapes(rows)} for size={size}; "
+                          f"every array needs leading size {size}")
+    return rows
+
+
+def _same_shape(model: Model, first, later) -> None:
+    a = [(jnp.shape(x), jnp.result_type(x)) for x in jax.tree.leaves(first)]
+    b = [(jnp.shape(x), jnp.result_type(x)) for x in jax.tree.leaves(later)]
+    if jax.tree.structure(first) != jax.tree.structure(later) or a != b:
+        raise ConfigError(f"Model {model.name}: fit returns {_shapes(first)} at generation 0 but {_shapes(later)} "
+                          "at generation 1; the fitted parameters must keep their structure, shapes and dtypes")
+
+
+class ModelStudy(Study):
+    """The study that runs a ``Model`` through the data loop (made by ``study_for``)."""
+
+    model: ClassVar[Model]
+    loop: DataLoop
+    rows_path: bool = eqx.field(static=True)  # the loop keeps rows (else the model's statistics)
+    statics: tuple = eqx.field(static=True)  # the model's string parameters: ((name, value), ...)
+
+    @classmethod
+    def check(cls, config: dict[str, Any], generations: int) -> dict[str, Any]:
+        config = fill_initial_size(config)
+        check_loop(config, scored=cls.model.score is not None)
+        weighs = np.any(np.asarray(config["real_weight"]) != 1)
+        if weighs and not cls._keeps_rows(config) and cls.model.statistics.scale is None:
+            raise ConfigError(f"real_weight={config['real_weight']}: model {cls.model.name}'s statistics have no scale")
+        return config
+
+    @classmethod
+    def _keeps_rows(cls, config) -> bool:
+        return cls.model.statistics is None or DataLoop.static_key(config, statistics=True)[0] == "rows"
+
+    @classmethod
+    def static_key(cls, config: dict[str, Any]) -> tuple:
+        statics = tuple(config[p.name] for p in cls.params if p.static)
+        return statics + DataLoop.static_key(config, statistics=cls.model.statistics is not None)
+
+    @classmethod
+    def build(cls, configs: list[dict[str, Any]], generations: int) -> "ModelStudy":
+        statics = tuple((p.name, configs[0][p.name]) for p in cls.model.declared() if p.static)
+        return cls(loop=DataLoop.build(configs), rows_path=cls._keeps_rows(configs[0]), statics=statics)
+
+    @classmethod
+    def preflight(cls, configs: list[dict[str, Any]], generations: int) -> None:
+        """Trace one generation of every compiled group (``jax.eval_shape``: nothing compiles),
+        so a model's mistakes are refused before the run starts."""
+        check_loop_grid(configs)
+        groups: dict[tuple, dict[str, Any]] = {}
+        for config in configs:
+            groups.setdefault(cls.static_key(config), config)
+        for config in groups.values():
+            study = cls.build([config], generations)
+            params = jax.tree.map(lambda x: jnp.asarray(x, float_dtype() if np.issubdtype(np.asarray(x).dtype, np.floating)
+                                                        else jnp.int32), study.numeric(config))
+            key = jax.random.key(0)
+            with _one_line_errors():
+                jax.eval_shape(lambda p: study.step(study.init(key, p)[0], key, jnp.int32(min(1, generations)), p),
+                               params)
+
+    def numeric(self, config: dict[str, Any]) -> dict[str, Any]:
+        model_params = {}
+        for p in self.model.declared():
+            if not p.static:
+                model_params[p.name] = np.asarray(config[p.name], np.float64 if p.kind == "float" else np.int32)
+        return {"loop": loop_numeric(config), "model": model_params}
+
+    def bytes_per_seed(self) -> int:
+        return 64 * self.loop.capacity + 4096
+
+    # ---- traced side ----------------------------------------------------------------------------
+    def _hp(self, params, t) -> dict[str, Any]:
+        lp = params["loop"]
+        hp = {name: value[t] for name, value in params["model"].items()}
+        hp.update(self.statics)
+        hp.update(t=t, n=lp["n"][t], alpha=lp["alpha"][t], real_weight=lp["real_weight"][t])
+        return hp
+
+    def _truth(self, hp):
+        model = self.model
+        return _call(model, "truth", model.truth, hp) if model.truth is not None else None
+
+    def _real(self, key, hp, truth):
+        model, size = self.model, self.loop.batch
+        if model.real is not None:
+            return _rows(model, "real", _call(model, "real", model.real, key, size, hp), size)
+        return _rows(model, "sample", _call(model, "sample", model.sample, key, truth, size, hp), size)
+
+    def _sample(self, key, theta, hp):
+        model, size = self.model, self.loop.batch
+        return _rows(model, "sample", _call(model, "sample", model.sample, key, theta, size, hp), size)
+
+    def _measure(self, theta, truth, hp, size, real_share):
+        model = self.model
+        values = _call(model, "metrics", model.metrics, theta, truth, hp)
+        if not isinstance(values, Mapping) or not values:
+            raise ConfigError(f"Model {model.name}: metrics must return a dict of scalars, got {type(values).__name__}")
+        out = {}
+        for name, value in values.items():
+            if jnp.ndim(value) != 0:
+                raise ConfigError(f"Model {model.name}: metrics[{name!r}] has shape {list(jnp.shape(value))}; "
+                                  "each metric is one scalar per generation")
+            out[str(name)] = jnp.asarray(value, float_dtype())
+        out.update(train_size=jnp.asarray(size, float_dtype()), real_share=jnp.asarray(real_share, float_dtype()))
+        return out
+
+    def _score(self, theta, rows, hp):
+        model = self.model
+        scores = _call(model, "score", model.score, theta, rows, hp)
+        if jnp.shape(scores) != (jax.tree.leaves(rows)[0].shape[0],):
+            raise ConfigError(f"Model {model.name}: score returned shape {list(jnp.shape(scores))}; "
+                              "one score per row is needed")
+        return jnp.asarray(scores, float_dtype())
+
+    def init(self, key, params):
+        model, loop = self.model, self.loop
+        k_real, k_fit, k_init, k_subsample = jax.random.split(key, 4)
+        hp = self._hp(params, 0)
+        truth = self._truth(hp)
+        rows = self._real(k_real, hp, truth)
+        previous = _call(model, "init", model.init, k_init, hp) if model.init is not None else None
+        n0 = params["loop"]["n"][0]
+        if self.rows_path:
+            pool = loop.start(rows, n0)
+            training = loop.training_set(pool, k_subsample, 0, params["loop"])
+            theta = _call(model, "fit", model.fit, k_fit, training.rows, training.weight, previous, hp)
+            if loop.selects:
+                pool = loop.rescore(pool, self._score(theta, pool.rows, hp))
+            size, share = loop.composition(training)
+            return (theta, pool), self._measure(theta, truth, hp, size, share)
+        stats = model.statistics
+        mask = (jnp.arange(loop.batch) < n0).astype(float_dtype())
+        pool, train = loop.statistics_start(stats, _call(model, "statistics.summarize", stats.summarize, rows, mask, hp))
+        theta = _call(model, "statistics.fit", stats.fit, k_fit, train, previous, hp)
+        size, share = loop.statistics_composition(0, params["loop"])
+        return (theta, pool), self._measure(theta, truth, hp, size, share)
+
+    def step(self, state, key, t, params):
+        model, loop = self.model, self.loop
+        theta, pool = state
+        lp = params["loop"]
+        hp = self._hp(params, t)
+        truth = self._truth(hp)
+        k_synthetic, k_real, k_select, k_subsample, k_fit = jax.random.split(key, 5)
+        if self.rows_path:
+            synthetic = self._sample(k_synthetic, theta, hp)
+            real = self._real(k_real, hp, truth) if loop.mixes else None
+            score = (lambda rows: self._score(theta, rows, hp)) if loop.selects else None
+            pool = loop.add(pool, k_select, t, lp, synthetic, real, score)
+            training = loop.training_set(pool, k_subsample, t, lp)
+            fitted = _call(model, "fit", model.fit, k_fit, training.rows, training.weight, theta, hp)
+            _same_shape(model, theta, fitted)
+            new = keep_previous_if_empty(training.weight, fitted, theta)
+            size, share = loop.composition(training)
+            return (new, pool), self._measure(new, truth, hp, size, share)
+        stats = model.statistics
+
+        def summary(k, source, count, sampled: bool):
+            if sampled and stats.draw is not None:
+                return _call(model, "statistics.draw", stats.draw, k, source, count, hp)
+            rows = self._sample(k, source, hp) if sampled else self._real(k, hp, truth)
+            mask = (jnp.arange(loop.batch) < count).astype(float_dtype())
+            return _call(model, "statistics.summarize", stats.summarize, rows, mask, hp)
+
+        pool, train = loop.statistics_step(stats, pool, k_synthetic, t, lp,
+                                           lambda k, count: summary(k, theta, count, True),
+                                           lambda k, count: summary(k, truth, count, False))
+        new = _call(model, "statistics.fit", stats.fit, k_fit, train, theta, hp)
+        _same_shape(model, theta, new)
+        size, share = loop.statistics_composition(t, lp)
+        return (new, pool), self._measure(new, truth, hp, size, share)
+
+    @classmethod
+    def theory(cls, config: dict[str, Any], generations: int) -> dict[str, np.ndarray]:
+        if cls.model.theory is None:
+            return {}
+        curves = cls.model.theory(config, generations)
+        return {k: np.broadcast_to(np.asarray(v, np.float64), (generations + 1,)) for k, v in curves.items()}
+
+
+def keep_previous_if_empty(weights, fitted, previous):
+    """Keep the previous fit where a generation kept no training row (a selection that rejected
+    everything): a fit to nothing is undefined."""
+    has_rows = jnp.sum(weights) > 0
+    return jax.tree.map(lambda new, old: jnp.where(has_rows, new, old), fitted, previous)
+
+
+def study_for(model: Model) -> type[ModelStudy]:
+    """The Study class of a Model (one per Model object): its parameters are the loop's and the
+    model's, its metrics the model's and the loop's (``train_size``, ``real_share``)."""
+    if model in _STUDIES:
+        return _STUDIES[model]
+    params = loop_params() + model.declared()
+    cls = type(f"ModelStudy_{model.name}", (ModelStudy,), {
+        "name": model.name, "description": model.description or f"user model {model.name}", "params": params,
+        "metrics": (), "model": model, "__module__": __name__,
+    })
+    cls.metrics = _metric_names(cls)
+    _STUDIES[model] = cls
+    return cls
+
+
+_STUDIES: dict[Model, type[ModelStudy]] = {}
+
+
+def _metric_names(cls: type[ModelStudy]) -> tuple[str, ...]:
+    """Trace generation 0 with the defaults (no compile) to read the names of the metrics."""
+    from ..engine.sweep import plan
+
+    the_plan = plan(cls, {}, {}, seeds=1, generations=1)
+    config = the_plan.points[0]
+    study = cls.build([config], 1)
+    params = jax.tree.map(jnp.asarray, study.numeric(config))
+    order: list[str] = []
+
+    def first_generation(p):
+        _, metrics = study.init(jax.random.key(0), p)
+        order.extend(metrics)  # the model's own order (a traced dict comes back sorted)
+        return metrics
+
+    with _one_line_errors():
+        jax.eval_shape(first_generation, params)
+    return tuple(order)
+
+
+@contextlib.contextmanager
+def _one_line_errors():
+    """JAX appends a note on its filtered traceback to errors raised while tracing; keep our
+    one-line message."""
+    try:
+        yield
+    except ConfigError as err:
+        raise ConfigError(str(err).strip().splitlines()[0]) from None

@@ -31,7 +31,7 @@ import numpy as np
 
 import jaxcollapse as jc
 from jaxcollapse.bench import jitted_trajectory
-from jaxcollapse.families import diffusion, diffusion_policy
+from jaxcollapse.models import diffusion, diffusion_policy
 from jaxcollapse.results import environment
 
 SETTINGS = {"sampler": "ddim", "sampling_steps": 50, "group_size": 128, "minibatches": 4, "hidden": 64, "depth": 3,

@@ -6,7 +6,7 @@ import os
 
 # jaxlib's CPU LAPACK kernels split a batched call into tasks on the intra-op pool and block a
 # pool thread until they finish, so two batched calls running at once on a 2-thread pool can
-# deadlock (see ``jaxcollapse.linalg``, which removes the cause where a step has several
+# deadlock (see ``jaxcollapse.models.linalg``, which removes the cause where a step has several
 # independent factorisations). Turning XLA's concurrency-optimised scheduler off makes such
 # overlaps rarer everywhere else. It only takes effect if set before jax initialises its CPU
 # backend, which importing jaxcollapse first guarantees.

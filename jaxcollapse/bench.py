@@ -78,13 +78,13 @@ def jitted_trajectory(study: str, settings: dict[str, Any], grids: dict[str, lis
     import jax
 
     from .engine.loop import trajectory
-    from .engine.sweep import _stack, plan
+    from .engine.sweep import plan, stack_params
     from .studies import get_study
 
     the_plan = plan(get_study(study), settings, grids, seeds=1, generations=generations)
     built = the_plan.study.build(the_plan.points, generations)
     run = jax.jit(lambda params, key: trajectory(built, params, key, generations))
-    return run, [jax.tree.map(lambda x: x[0], _stack([built.numeric(p)])) for p in the_plan.points]
+    return run, [jax.tree.map(lambda x: x[0], stack_params([built.numeric(p)])) for p in the_plan.points]
 
 
 def _timed(fn, *args) -> float:

@@ -30,9 +30,9 @@ import numpy as np
 
 from . import __version__
 from .engine.params import ConfigError
-from .engine.storage import npz_bytes, write_atomic
+from .engine.storage import jsonable, npz_bytes, write_atomic
 from .engine.study import float_dtype
-from .engine.sweep import Plan, Raw, _jsonable
+from .engine.sweep import Plan, Raw
 
 
 def environment() -> dict[str, Any]:
@@ -79,11 +79,11 @@ class Result:
     def summary(self) -> dict[str, Any]:
         return {
             "study": self.study,
-            "config": _jsonable(self.config),
+            "config": jsonable(self.config),
             "seeds": self.seeds,
             "generations": self.generations,
             "dims": list(self.dims),
-            "coords": _jsonable(self.coords),
+            "coords": jsonable(self.coords),
             "metrics": {
                 m: {k: _finite_list(v) for k, v in stats.items()} for m, stats in self.metrics.items()
             },

@@ -9,7 +9,7 @@ import pytest
 
 import jaxcollapse as jc
 from jaxcollapse.engine.params import ConfigError
-from jaxcollapse.families import cca
+from jaxcollapse.models import cca
 
 from .reference import ridge_cv_r2, total_cca
 

@@ -9,7 +9,7 @@ import pytest
 
 import jaxcollapse as jc
 from jaxcollapse.engine.params import ConfigError
-from jaxcollapse.families import mixture
+from jaxcollapse.models import mixture
 
 from .reference import gmm_em, z_score
 

@@ -10,7 +10,7 @@ from scipy.special import logsumexp
 
 import jaxcollapse as jc
 from jaxcollapse.engine.params import ConfigError
-from jaxcollapse.families import kde
+from jaxcollapse.models import kde
 
 from .reference import z_score
 

@@ -11,7 +11,8 @@ from scipy.stats import norm
 
 import jaxcollapse as jc
 from jaxcollapse import ConfigError
-from jaxcollapse.families import diffusion, diffusion_policy, sample_quality
+from jaxcollapse.metrics import sample_quality
+from jaxcollapse.models import diffusion, diffusion_policy
 
 pytestmark = pytest.mark.xdist_group("pcpo")  # its module fixture is computed once
 

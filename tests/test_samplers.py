@@ -66,7 +66,7 @@ def test_binomial_matches_scipy_pmf():
     import jax.numpy as jnp
     from scipy import stats
 
-    from jaxcollapse.families.categorical import binomial
+    from jaxcollapse.models.categorical import binomial
 
     draws = 200_000
     for i, (n, p) in enumerate(BINOMIAL_CASES):
@@ -92,7 +92,7 @@ def test_binomial_degenerate_cases():
     import jax
     import jax.numpy as jnp
 
-    from jaxcollapse.families.categorical import binomial
+    from jaxcollapse.models.categorical import binomial
 
     counts = jnp.array([0.0, 50.0, 50.0, 7.0])
     probs = jnp.array([0.3, 0.0, 1.0, 0.5])

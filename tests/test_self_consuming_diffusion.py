@@ -10,7 +10,8 @@ import scipy.linalg
 
 import jaxcollapse as jc
 from jaxcollapse import ConfigError
-from jaxcollapse.families import diffusion, sample_quality, subspaces
+from jaxcollapse.metrics import sample_quality
+from jaxcollapse.models import diffusion, subspaces
 from jaxcollapse.filters import latent_space
 
 pytestmark = pytest.mark.xdist_group("self_consuming_diffusion")  # its module fixture is computed once

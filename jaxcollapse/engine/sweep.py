@@ -29,7 +29,7 @@ from .loop import batched_trajectories
 from .params import ConfigError
 from .reduce import Moments, block_moments
 from .schedules import split_list
-from .storage import npz_bytes, write_atomic
+from .storage import jsonable, npz_bytes, write_atomic
 from .study import Study, float_dtype
 
 CHUNK_BYTES = 1 << 30  # working-set budget per chunk when --chunk is not given
@@ -60,7 +60,7 @@ class Plan:
         blob = json.dumps(
             {
                 "study": self.study.name,
-                "points": [_jsonable(p) for p in self.points],
+                "points": [jsonable(p) for p in self.points],
                 "seeds": self.seeds,
                 "generations": self.generations,
                 "key": self.key,
@@ -70,18 +70,6 @@ class Plan:
             sort_keys=True,
         )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def _label(raw: Any, value: Any) -> Any:
@@ -149,7 +137,7 @@ def plan(
     for name in base:
         if name in grids:
             continue
-        values = [_jsonable(p[name]) for p in points]
+        values = [jsonable(p[name]) for p in points]
         resolved[name] = values[0] if all(v == values[0] for v in values) else "varies with grid"
     return Plan(study, resolved, axes, points, seeds, generations, key, chunk)
 
@@ -169,7 +157,8 @@ class Raw:
     resumed_run_s: float = 0.0  # what the resumed chunks cost when they were computed
 
 
-def _cast(leaf: Any) -> jax.Array:
+def traced(leaf: Any) -> jax.Array:
+    """A host parameter as the engine traces it: floats in the run's dtype, integers as int32."""
     leaf = np.asarray(leaf)
     if np.issubdtype(leaf.dtype, np.floating):
         return jnp.asarray(leaf, float_dtype())
@@ -178,8 +167,9 @@ def _cast(leaf: Any) -> jax.Array:
     return jnp.asarray(leaf)
 
 
-def _stack(trees: list[Any]) -> Any:
-    return jax.tree.map(lambda *leaves: _cast(np.stack([np.asarray(x) for x in leaves])), *trees)
+def stack_params(trees: list[Any]) -> Any:
+    """The grid points' numeric params stacked along a leading axis (what ``vmap`` runs over)."""
+    return jax.tree.map(lambda *leaves: traced(np.stack([np.asarray(x) for x in leaves])), *trees)
 
 
 def _progress(message: str, enabled: bool) -> None:
@@ -313,7 +303,7 @@ def execute(
         chunk = chunk_size(the_plan.chunk, study, len(members), seeds)
         block = seed_block(study, len(members), seeds)
         raw.chunks[repr(static)] = chunk
-        params = jax.device_put(_stack([study.numeric(c) for c in configs]), NamedSharding(mesh, PartitionSpec()))
+        params = jax.device_put(stack_params([study.numeric(c) for c in configs]), NamedSharding(mesh, PartitionSpec()))
         compiled = None
         starts = list(range(0, seeds, chunk))
         for c, start in enumerate(starts):

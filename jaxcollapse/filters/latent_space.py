@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, Int
 
-from ..families.diffusion import Schedule, noised
+from ..models.diffusion import Schedule, noised
 
 
 def latents(feature_fn, key, x: Float[Array, "n dim"], steps: Int[Array, " L"], schedule: Schedule,

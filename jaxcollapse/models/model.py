@@ -42,6 +42,7 @@ import numpy as np
 from ..engine.data import DataLoop, Statistics, check_loop, check_loop_grid, loop_numeric, loop_params
 from ..engine.params import ConfigError, Param, fill_initial_size
 from ..engine.study import Study, float_dtype
+from ..engine.sweep import plan, traced
 
 LOOP_METRICS = ("train_size", "real_share")
 
@@ -175,8 +176,7 @@ class ModelStudy(Study):
             groups.setdefault(cls.static_key(config), config)
         for config in groups.values():
             study = cls.build([config], generations)
-            params = jax.tree.map(lambda x: jnp.asarray(x, float_dtype() if np.issubdtype(np.asarray(x).dtype, np.floating)
-                                                        else jnp.int32), study.numeric(config))
+            params = jax.tree.map(traced, study.numeric(config))
             key = jax.random.key(0)
             with _one_line_errors():
                 jax.eval_shape(lambda p: study.step(study.init(key, p)[0], key, jnp.int32(min(1, generations)), p),
@@ -329,12 +329,11 @@ _STUDIES: dict[Model, type[ModelStudy]] = {}
 
 def _metric_names(cls: type[ModelStudy]) -> tuple[str, ...]:
     """Trace generation 0 with the defaults (no compile) to read the names of the metrics."""
-    from ..engine.sweep import plan
 
     the_plan = plan(cls, {}, {}, seeds=1, generations=1)
     config = the_plan.points[0]
     study = cls.build([config], 1)
-    params = jax.tree.map(jnp.asarray, study.numeric(config))
+    params = jax.tree.map(traced, study.numeric(config))
     order: list[str] = []
 
     def first_generation(p):

@@ -59,8 +59,8 @@ from scipy.special import gammaln
 
 from ..engine.params import ConfigError, Param
 from ..engine.study import Check, Study, float_dtype
-from ..families import halfspace, threshold
-from ..families.categorical import binomial
+from ..models import halfspace, threshold
+from ..models.categorical import binomial
 from .registry import Preset, register_preset, register_study
 
 ESTIMATORS = ("erm", "weighted", "debiased", "latest")

@@ -18,7 +18,7 @@ features from winning outright). Tasks T_j = psi_j(G), j = 1..tasks, random one-
 tanh networks of all of G, standardised.
 
 Methods (traced, one compile for a grid over method x alpha x c):
-  dcca     maximise Corr(f_1(X_1), f_2(X_2)) (total correlation, families.cca)
+  dcca     maximise Corr(f_1(X_1), f_2(X_2)) (total correlation, models.cca)
   nr-dcca  add alpha * sum_k |Corr(f_k(X_k), f_k(A_k)) - Corr(X_k, A_k)| (Eq. 6), with
            A_k ~ N(0, 1) shaped like X_k and redrawn every epoch, through the same encoder
   dccae    add recon_weight * sum_k mean ||g_k(f_k(X_k)) - X_k||^2 with decoders g_k
@@ -60,7 +60,7 @@ import optax
 
 from ..engine.params import ConfigError, Param
 from ..engine.study import Study, float_dtype
-from ..families import cca
+from ..models import cca
 from .registry import Preset, register_preset, register_study
 
 METHODS = ("dcca", "nr-dcca", "dccae")
@@ -130,7 +130,7 @@ class DCCAStudy(Study):
     metrics = ("r2", "corr_train", "corr_test", "noise_gap", "nesum_first", "nesum_mean", "nesum_input",
                "nesum_hidden", "nesum_output", "recon_error",
                "denoise_error", "r2_cca", "r2_concat")
-    # Each epoch is dozens of small SVDs / Cholesky factors (serial, ``jaxcollapse.linalg``), so
+    # Each epoch is dozens of small SVDs / Cholesky factors (serial, ``jaxcollapse.models.linalg``), so
     # a wide block gains nothing on a CPU: the automatic chunk is one block of moderate width.
     block_bytes = 1 << 26
     chunk_bytes = 1 << 26

@@ -48,7 +48,7 @@ from scipy.stats import binom
 from ..engine.data import DataLoop, Statistics, check_loop_grid, loop_numeric, loop_params
 from ..engine.params import Param, fill_initial_size
 from ..engine.study import Check, Study, float_dtype
-from ..families import categorical
+from ..models import categorical
 from .registry import Preset, register_preset, register_study
 
 THEORY_TABLE = 5e7  # largest (distinct P* values) x (n0 + 1) table theory() builds

@@ -40,7 +40,7 @@ from scipy.special import digamma
 from ..engine.data import DataLoop, Statistics, loop_numeric, loop_params
 from ..engine.params import ConfigError, Param, fill_initial_size
 from ..engine.study import Check, Study, float_dtype
-from ..families import gaussian as family
+from ..models import gaussian as family
 from .registry import Preset, register_preset, register_study
 
 

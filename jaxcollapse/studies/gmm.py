@@ -16,7 +16,7 @@ afresh every generation (as scikit-learn refits from scratch), or ``previous`` (
 the last fit). ``floor`` is added to every covariance (scikit-learn's ``reg_covar``).
 
 Metrics (arrays over t = 0..T); components are ordered by their mean's first coordinate:
-  l2          ||p_t - p*||_2, closed form (families.mixture.l2_distance; the square root of the
+  l2          ||p_t - p*||_2, closed form (models.mixture.l2_distance; the square root of the
               paper note's formula, whose use of a root in the notebook the note marks uncertain)
   kl          KL(p* || p_t) estimated on ``eval_size`` truth samples fixed per seed at generation 0
   mean_error  sum_k ||mu_(k) - mu*_(k)||^2 after ordering both by the first coordinate
@@ -46,7 +46,7 @@ from scipy.stats import norm
 from ..engine.data import DataLoop, check_loop_grid, loop_numeric, loop_params
 from ..engine.params import ConfigError, Param, fill_initial_size
 from ..engine.study import Check, Study, float_dtype
-from ..families import mixture
+from ..models import mixture
 from .registry import Preset, register_preset, register_study
 
 

@@ -2,7 +2,7 @@
 Thrive?*, the KDE experiments on 2-D toy sets).
 
 Generation 0 draws ``n0`` training points and ``test_size`` held-out points from a toy set
-(blobs, moons, circles, swiss roll; ``families.kde``) and fits a KDE to the training points.
+(blobs, moons, circles, swiss roll; ``models.kde``) and fits a KDE to the training points.
 Each generation t >= 1 draws ``n_t`` points from the previous KDE and forms the training data
 by the shared data loop (``engine.data``): replace, mix (round(alpha_t n_t) fresh real points),
 accumulate (every batch so far and the real points), accumulate-subsample (a uniform n_t-subset
@@ -31,7 +31,7 @@ N(0, j h^2 I)) with c_0 = delta_1 and
   accumulate and accumulate-subsample (a uniform subset has the pool's expectation):
              c_t = (N_{t-1} c_{t-1} + n_t shift(c_{t-1})) / N_t,  N_t = N_{t-1} + n_t,
 and E mean_density_t = sum_j c_tj sum_ab (1/9) N(c_a - c_b; 0, (2 s^2 + j h^2) I)
-(``families.kde.blob_overlap``), with test points independent of the training data.
+(``models.kde.blob_overlap``), with test points independent of the training data.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ import numpy as np
 from ..engine.data import DataLoop, check_loop_grid, loop_numeric, loop_params
 from ..engine.params import Param, fill_initial_size
 from ..engine.study import Check, Study, float_dtype
-from ..families import kde
+from ..models import kde
 from .registry import Preset, register_preset, register_study
 
 RULES = ("scott", "silverman")

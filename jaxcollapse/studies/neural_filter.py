@@ -73,7 +73,7 @@ from scipy.special import polygamma
 from ..engine.data import DataLoop, Statistics, loop_numeric
 from ..engine.params import ConfigError, Param, fill_initial_size
 from ..engine.study import Check, Study, float_dtype
-from ..families import gaussian, scalar
+from ..models import gaussian, scalar
 from ..filters import contraction
 from .gaussian import GaussianStudy
 from .registry import Preset, register_preset, register_study

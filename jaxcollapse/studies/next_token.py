@@ -39,7 +39,7 @@ import numpy as np
 
 from ..engine.params import ConfigError, Param, fill_initial_size
 from ..engine.study import Check, Study, float_dtype
-from ..families import categorical
+from ..models import categorical
 from .registry import Preset, register_preset, register_study
 
 KL_FLOOR = 1e-10

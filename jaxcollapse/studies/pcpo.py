@@ -10,7 +10,7 @@ pre-trained base model.
 
 Per seed (``init``): ``data_size`` points of the truth, ``modes`` isotropic Gaussians of sd
 ``mode_sd`` evenly on a ring of radius ``radius``; a base model pre-trained on them
-(``families.diffusion``: the MLP noise predictor by the DDPM loss on Stable Diffusion 1.x's
+(``models.diffusion``: the MLP noise predictor by the DDPM loss on Stable Diffusion 1.x's
 1000-step scaled-linear schedule, or the same MLP as a rectified-flow velocity by flow
 matching), with uniformly random condition labels that carry no information. Its samples under
 the native sampler are the reference for ``fd_base`` and ``mmd_base``. Everything in ``init``
@@ -27,7 +27,7 @@ One RL epoch (``step``, GRPO-style as in DanceGRPO / Flow-GRPO):
      paper's 49 of 50, shuffled). The trajectories are shuffled into ``minibatches``; each
      minibatch is one optimiser step (clip the global gradient norm, AdamW) on the mean per-step
      objective over its trajectories and trained steps. log rho is analytic
-     (``families.diffusion_policy``, Eq. 2).
+     (``models.diffusion_policy``, Eq. 2).
   4. The updated policy draws the next batch; the metrics of epoch t are read on it.
 
 Algorithms (``algorithm``, traced: the five compile once):
@@ -83,7 +83,8 @@ import optax
 
 from ..engine.params import ConfigError, Param
 from ..engine.study import Study, float_dtype
-from ..families import diffusion, diffusion_policy, sample_quality
+from ..metrics import sample_quality
+from ..models import diffusion, diffusion_policy
 from .registry import Preset, register_preset, register_study
 
 ALGORITHMS = ("ddpo", "pcpo-base", "pcpo", "pcpo-sigma", "pcpo-lambda")

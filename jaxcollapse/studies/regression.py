@@ -30,7 +30,7 @@ Theory (paper note sec. 4; all exact except (B)):
        fixed rows: ||w0||^2 (1 - rho) + n s for n >= 1 (one projection, then only noise).
   With ridge = 0 the downstream OLS adds sigma^2 d/(T - d - 1) to any generator error.
 
-Sampling is exact through the Gram matrix (``families.linear``), so T and T0 are traced:
+Sampling is exact through the Gram matrix (``models.linear``), so T and T0 are traced:
 a grid over T, T0, lambda, noise levels, spectrum and design runs under one compile.
 """
 
@@ -45,8 +45,8 @@ import numpy as np
 
 from ..engine.params import ConfigError, Param
 from ..engine.study import Check, Study, float_dtype
-from ..families import linear
-from ..families.gaussian import bartlett_root
+from ..models import linear
+from ..models.gaussian import bartlett_root
 from .registry import Preset, register_preset, register_study
 
 

@@ -3,12 +3,12 @@ latent space filtering (Cai, Wang, Liu & Zhang, "Stabilizing Self-Consuming Diff
 with Latent Space Filtering", AAAI 2026, arXiv:2511.12742).
 
 Data (the paper's theory model; the paper note's proposed toy): C classes, each an orthonormal
-rank-``rank`` subspace U_c of R^dim (``families.subspaces.class_bases``; ``overlap`` shrinks the
+rank-``rank`` subspace U_c of R^dim (``models.subspaces.class_bases``; ``overlap`` shrinks the
 principal angles), x = U_c z + noise * eps, z ~ N(0, I) or a ring of ``modes`` modes. Per seed:
 the bases, a real training set D_0 and a held-out real set, both n rows, class-balanced.
 
 Generators (``generator``, static):
-  ddpm  a class-conditional DDPM (``families.diffusion``): MLP noise predictor, ``diffusion_steps``
+  ddpm  a class-conditional DDPM (``models.diffusion``): MLP noise predictor, ``diffusion_steps``
         linear-schedule steps, ancestral sampling, ``train_steps`` Adam minibatch steps per
         generation, either fine-tuned from the previous generation or trained from scratch
         (``training``, traced). LSF latents: the generation-0 denoiser's last hidden layer, read
@@ -71,7 +71,8 @@ import numpy as np
 from ..engine import data
 from ..engine.params import ConfigError, Param
 from ..engine.study import Study, float_dtype
-from ..families import diffusion, sample_quality, subspaces
+from ..metrics import sample_quality
+from ..models import diffusion, subspaces
 from ..filters import latent_space
 from .registry import Preset, register_preset, register_study
 

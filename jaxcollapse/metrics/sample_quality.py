@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .. import linalg
+from ..models import linalg
 
 
 def _sqrt_psd(cov):

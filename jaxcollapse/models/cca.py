@@ -6,7 +6,7 @@ Total correlation (He et al. 2024, Eq. 2; CCA-Zoo's objective):
 with S the sample covariances of the centred columns and ||.||_* the nuclear norm (the sum of the
 canonical correlations). Any whitening W_k with W_k (S_kk + rI) W_k^T = I gives the same singular
 values, so the inverse Cholesky factors K_k = L_k^-1 of S_kk + rI are used (T = K1 S12 K2^T).
-Both K_k and the nuclear norm come from ``jaxcollapse.linalg``: serial under vmap (a step holds
+Both K_k and the nuclear norm come from ``jaxcollapse.models.linalg``: serial under vmap (a step holds
 several independent factorisations, which batched LAPACK calls can deadlock on) and with their
 own JVPs.
 """
@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .. import linalg
+from . import linalg
 
 
 def _whitened_cross(h1, h2, ridge):

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
-from .. import linalg
+from . import linalg
 
 
 def class_bases(key, classes: int, dim: int, rank: int, overlap) -> Float[Array, "classes dim rank"]:

@@ -1,1 +1,0 @@
-"""Model families: pure fit / sample functions on equinox pytrees."""

@@ -1,0 +1,1 @@
+"""Metrics apart from models: sample quality (Frechet distance, k-NN precision and recall, MMD)."""

@@ -54,9 +54,21 @@ def _one_line(message: str) -> None:
     assert message and "\n" not in message.strip() and "Traceback" not in message, message
 
 
-@pytest.mark.parametrize("name", sorted(STUDIES))
+def _rate_model():
+    import jax
+    import jax.numpy as jnp
+
+    return jc.Model(name="poisson-rate", params={"rate": 3.0, "label": "a"}, truth=lambda hp: hp["rate"],
+                    fit=lambda key, data, weights, previous, hp: jnp.sum(weights * data) / jnp.sum(weights),
+                    sample=lambda key, theta, size, hp: jax.random.poisson(key, theta, (size,)).astype(jnp.float32),
+                    metrics=lambda theta, truth, hp: {"sq_error": (theta - truth) ** 2})
+
+
+@pytest.mark.parametrize("name", sorted(STUDIES) + ["user-model"])
 def test_the_api_accepts_or_refuses_in_one_line(name):
-    study = STUDIES[name]
+    from jaxcollapse.models import study_for
+
+    study = study_for(_rate_model()) if name == "user-model" else STUDIES[name]
 
     @EXAMPLES
     @given(configurations(study))

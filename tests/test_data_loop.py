@@ -116,29 +116,35 @@ def numpy_loop(regime, n, generations, seeds, rng, window=1, real_weight=1.0, al
     return out
 
 
-CASES = [
-    ({"regime": "window", "window": 3}, dict(regime="window", window=3)),
-    ({"regime": "accumulate-subsample"}, dict(regime="accumulate-subsample")),
-    ({"regime": "accumulate", "real_weight": 4.0}, dict(regime="accumulate", real_weight=4.0)),
-    ({"regime": "mix", "alpha": 0.3, "real_weight": 0.5}, dict(regime="mix", alpha=0.3, real_weight=0.5)),
-    ({"regime": "replace", "select": "top", "select_fraction": 0.5}, dict(regime="replace", select="top", fraction=0.5)),
-    ({"regime": "replace", "select": "threshold", "select_threshold": -0.5},
-     dict(regime="replace", select="threshold", threshold=-0.5)),
-    ({"regime": "accumulate", "select": "sample"}, dict(regime="accumulate", select="sample")),
+GROUPS = [  # (settings, grids, [(grid point, numpy reference)]): three compiles cover seven settings
+    ({"n": 10, "alpha": 0.3, "select_fraction": 0.5, "select_threshold": -0.5},
+     {"regime": ["replace", "mix"], "select": ["none", "top", "threshold"], "real_weight": [1.0, 0.5]},
+     [({"regime": "mix", "select": "none", "real_weight": 0.5}, dict(regime="mix", alpha=0.3, real_weight=0.5)),
+      ({"regime": "replace", "select": "top", "real_weight": 1.0}, dict(regime="replace", select="top", fraction=0.5)),
+      ({"regime": "replace", "select": "threshold", "real_weight": 1.0},
+       dict(regime="replace", select="threshold", threshold=-0.5))]),
+    ({"n": 10, "window": 3}, {"regime": ["accumulate", "window"], "real_weight": [1.0, 4.0], "select": ["none", "sample"]},
+     [({"regime": "window", "real_weight": 1.0, "select": "none"}, dict(regime="window", window=3)),
+      ({"regime": "accumulate", "real_weight": 4.0, "select": "none"}, dict(regime="accumulate", real_weight=4.0)),
+      ({"regime": "accumulate", "real_weight": 1.0, "select": "sample"}, dict(regime="accumulate", select="sample"))]),
+    ({"n": 10, "regime": "accumulate-subsample"}, {}, [({}, dict(regime="accumulate-subsample"))]),
 ]
 
 
-@pytest.mark.parametrize("settings,reference", CASES, ids=[c[1]["regime"] + "-" + str(i) for i, c in enumerate(CASES)])
-def test_each_loop_setting_matches_a_numpy_reference(settings, reference):
+@pytest.mark.parametrize("settings,grids,cases", GROUPS, ids=["batch", "pool", "subsample"])
+def test_each_loop_setting_matches_a_numpy_reference(settings, grids, cases):
     """Mean and mean square of theta_t, t = 1..6, within 4 SE of the numpy process (two-sample)."""
-    n, generations = 10, 6
-    result = jc.run(GAUSS, {"n": n, **settings}, seeds=4000, generations=generations, key=2, keep=("mean",))
-    ours = result.per_seed["mean"].astype(np.float64)
-    ref = numpy_loop(n=n, generations=generations, seeds=1500, rng=np.random.default_rng(5), **reference)
-    for stat in (lambda x: x, lambda x: x**2):
-        values = stat(ours)
-        z = _two_sample_z(values.mean(0), values.std(0, ddof=1) / np.sqrt(values.shape[0]), stat(ref))
-        assert np.all(np.abs(z[1:]) < 4), (settings, np.round(z, 2))
+    generations = 6
+    result = jc.run(GAUSS, settings, grids, seeds=4000, generations=generations, key=2, keep=("mean",))
+    assert len(result.config["chunk"]) == 1
+    for point, reference in cases:
+        index = tuple(result.coords[d].index(point[d]) for d in result.dims[:-1])
+        ours = result.per_seed["mean"][index].astype(np.float64)
+        ref = numpy_loop(n=settings["n"], generations=generations, seeds=1500, rng=np.random.default_rng(5), **reference)
+        for stat in (lambda x: x, lambda x: x**2):
+            values = stat(ours)
+            z = _two_sample_z(values.mean(0), values.std(0, ddof=1) / np.sqrt(values.shape[0]), stat(ref))
+            assert np.all(np.abs(z[1:]) < 4), (point, np.round(z, 2))
 
 
 def test_selection_has_power():

@@ -9,7 +9,7 @@ import pytest
 from scipy.special import digamma, polygamma
 
 from jaxcollapse.engine import ConfigError, execute, plan
-from jaxcollapse.engine.sweep import _cast
+from jaxcollapse.engine.sweep import traced
 from jaxcollapse.filters import contraction
 from jaxcollapse.studies import get_study
 from jaxcollapse.studies.neural_filter import log_var_ratio_variance, sample_sizes
@@ -37,7 +37,7 @@ def _held_out_contraction(settings, seeds=4, directions=6, radii=(1.5, 3.0), poo
     """
     config = plan(STUDY, {**settings, "method": "neural-filter"}, {}, seeds=1, generations=1).points[0]
     study = STUDY.build([config], 1)
-    params = jax.tree.map(_cast, study.numeric(config))
+    params = jax.tree.map(traced, study.numeric(config))
     view, n = study.view, int(config["n"][0])
 
     def one_seed(key):
@@ -124,6 +124,14 @@ def test_grid_over_filter_hyperparameters_is_one_compile():
     raw = execute(the_plan)
     assert len(raw.chunks) == 1 and len(the_plan.points) == 8
     assert np.all(np.isfinite(raw.per_seed["param_error"]))
+    # against a reference: points with the same n share their seeds' real data, so their
+    # generation-0 fit (the anchor) is the same whatever the filter's hyperparameters, while the
+    # trained filters differ (points are row-major over contraction x n x learning rate)
+    error = raw.per_seed["param_error"].reshape(2, 2, 2, 3, 3)
+    for n in range(2):
+        np.testing.assert_array_equal(error[:, n, :, :, 0], np.broadcast_to(error[0, n, 0, :, 0], (2, 2, 3)))
+    loss = raw.per_seed["filter_loss"].reshape(2, 2, 2, 3, 3)
+    assert not np.array_equal(loss[:, :, 0], loss[:, :, 1])  # the learning rate matters
 
 
 # ---- Xu et al.'s closed forms and the rule-based arms -------------------------------------

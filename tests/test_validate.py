@@ -59,5 +59,7 @@ def test_compare_counts_only_finite_theory():
     check = STUDIES["gaussian"].checks[0]
     compared, worst, limit, passed, where = compare(Fake(), check)
     assert (compared, passed) == (2, True) and worst == pytest.approx(1.0)
+    Fake.mean = lambda self, _: np.array([1.1, 5.0, 3.002])  # saturated (SE 0): within 1e-3 (1 + |theory|)
+    assert compare(Fake(), check)[3] is True
     Fake.mean = lambda self, _: np.array([1.1, 5.0, 3.5])  # a difference with no error bar
     assert compare(Fake(), check)[3] is False

@@ -99,7 +99,7 @@ def loop_numeric(config: dict[str, Any]) -> dict[str, np.ndarray]:
     n = np.asarray(config["n"], np.int32)
     out = {
         "n": n,
-        "alpha": np.asarray(config["alpha"], np.float64),
+        "alpha": np.broadcast_to(np.asarray(config["alpha"], np.float64), n.shape).copy(),
         "regime": np.int32(REGIMES.index(config["regime"])),
         "window": np.int32(config["window"]),
         "real_weight": np.broadcast_to(np.asarray(config["real_weight"], np.float64), n.shape).copy(),

@@ -217,7 +217,7 @@ class GaussianStudy(Study):
     @classmethod
     def theory(cls, config: dict[str, Any], generations: int) -> dict[str, np.ndarray]:
         regime = config["regime"]
-        if regime in ("accumulate-subsample", "window") or np.any(np.asarray(config["real_weight"]) != 1):
+        if regime in ("accumulate-subsample", "window") or np.any(np.asarray(config.get("real_weight", 1.0)) != 1):
             return {}
         spectrum = np.asarray(config["cov"], np.float64)
         dim, trace, ddof = len(spectrum), float(np.sum(spectrum)), config["ddof"]

@@ -61,14 +61,15 @@ def test_run_two_dimensional_grid(tmp_path, capsys):
 def test_reproduce_quick_preset_as_a_subprocess(tmp_path):
     out = tmp_path / "preset"
     done = subprocess.run(
-        [sys.executable, "-m", "jaxcollapse", "reproduce", "kazdan-grid", "--quick", "--seeds", "8",
-         "--generations", "4", "--out", str(out), "--quiet", "--keep", "none"],
+        # the preset's own quick size: the programs of notebooks/classic_gaussian.ipynb (one compile serves both)
+        [sys.executable, "-m", "jaxcollapse", "reproduce", "kazdan-grid", "--quick", "--out", str(out), "--quiet",
+         "--keep", "none"],
         capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["dims"] == ["n", "dim", "regime", "generation"]
-    assert summary["seeds"] == 8 and summary["generations"] == 4
+    assert summary["seeds"] == 20 and summary["generations"] == 20
     for name in ("figure.png", "phase.png", "kazdan_mean_sq_error.png", "kazdan_var.png"):
         assert (out / name).exists(), name
     with np.load(out / "per_seed.npz") as arrays:

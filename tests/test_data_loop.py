@@ -36,12 +36,25 @@ def _two_sample_z(ours_mean, ours_se, reference):
     return (ours_mean - reference.mean(0)) / se
 
 
+class _Regime:
+    """One regime of a grid run, with the Result's accessors."""
+
+    def __init__(self, result, index):
+        self.result, self.index = result, index
+
+    def mean(self, metric):
+        return self.result.mean(metric)[self.index]
+
+    def stderr(self, metric):
+        return self.result.stderr(metric)[self.index]
+
+
 @pytest.fixture(scope="module")
 def poisson():
-    """replace, mix (alpha 0.25) and accumulate at n = 40, rate 3, 20 generations."""
-    runs = {regime: jc.run(POISSON, {"n": 40, "regime": regime, "alpha": 0.25 if regime == "mix" else 0.0},
-                           seeds=8000, generations=20, key=1, keep=()) for regime in ("replace", "mix", "accumulate")}
-    return runs
+    """replace, mix (alpha 0.25) and accumulate at n = 40, rate 3, 20 generations: one grid."""
+    regimes = ["replace", "mix", "accumulate"]
+    result = jc.run(POISSON, {"n": 40, "alpha": 0.25}, {"regime": regimes}, seeds=8000, generations=20, key=1, keep=())
+    return {regime: _Regime(result, i) for i, regime in enumerate(regimes)}
 
 
 def test_poisson_closed_forms(poisson):
@@ -285,7 +298,8 @@ def test_a_model_runs_on_four_devices_with_the_single_device_numbers(tmp_path):
             "--generations", "3", "--quiet", "--no-plot"]
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     runs = {}
-    for name, flags in (("one", ""), ("four", "--xla_force_host_platform_device_count=4")):
+    inherited = os.environ.get("XLA_FLAGS", "")  # the same build for both (the suite's own flags)
+    for name, flags in (("one", inherited), ("four", f"{inherited} --xla_force_host_platform_device_count=4")):
         done = subprocess.run([sys.executable, "-m", "jaxcollapse", *args, "--out", str(tmp_path / name)],
                               env={**env, "XLA_FLAGS": flags}, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr

@@ -118,9 +118,12 @@ def test_filter_keeps_the_error_bounded(filter_against_replace):
     assert filtered.mean() + 4 * filtered.std() / np.sqrt(filtered.size) < 0.25 * replace.mean()
 
 
+FILTER_GRID = ({"family": "poisson", "warmup_steps": 5, "method": "neural-filter"},
+               {"contraction": [0.2, 0.5], "n": [20, 40], "learning_rate": [1e-2, 3e-2]})
+
+
 def test_grid_over_filter_hyperparameters_is_one_compile():
-    the_plan = plan(STUDY, {"family": "poisson", "warmup_steps": 5, "method": "neural-filter"},
-                    {"contraction": [0.2, 0.5], "n": [20, 40], "learning_rate": [1e-2, 3e-2]}, seeds=3, generations=2)
+    the_plan = plan(STUDY, *FILTER_GRID, seeds=3, generations=2)
     raw = execute(the_plan)
     assert len(raw.chunks) == 1 and len(the_plan.points) == 8
     assert np.all(np.isfinite(raw.per_seed["param_error"]))
@@ -259,8 +262,8 @@ def test_bad_settings_are_rejected_before_compiling(settings, message):
 
 def test_same_key_same_results_whatever_the_chunk():
     """Seeds keep their keys and their compiled block in any chunk: 20 seeds as three chunks of
-    one 8-seed block, or one chunk of three blocks, give the same numbers bitwise."""
-    runs = [execute(plan(STUDY, {"family": "bernoulli", "n": 30, "warmup_steps": 10, "method": "neural-filter"}, {},
-                         seeds=20, generations=5, chunk=c)) for c in (8, 24)]
+    one 8-seed block, or one chunk of three blocks, give the same numbers bitwise (the filter grid
+    above, whose compiled block this reuses)."""
+    runs = [execute(plan(STUDY, *FILTER_GRID, seeds=20, generations=2, chunk=c)) for c in (8, 24)]
     assert len({str(r.chunks) for r in runs}) == 2
     np.testing.assert_array_equal(runs[0].per_seed["param_error"], runs[1].per_seed["param_error"])

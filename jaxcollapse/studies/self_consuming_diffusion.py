@@ -401,6 +401,6 @@ register_preset(Preset(
     quick={"seeds": 2, "generations": 2,
            "settings": {"generator": "ddpm", "n": 200, "hidden": 32, "depth": 1, "diffusion_steps": 50, "train_steps": 100,
                         "batch": 64, "latent_draws": 1, "probe_steps": 50},
-           "grids": {"regime": ["syn", "acu-lsf"]}},
+           "grids": {"regime": ["syn", "acu-lsf"], "training": ["fine-tune", "scratch"]}},
     figure=regime_figure,
 ))

@@ -72,10 +72,12 @@ def test_objective_gradient_and_readouts_against_numpy():
 
 @pytest.fixture(scope="module")
 def shape_run():
+    """The paper's shape over 12 seeds x 16 generations: a finding, not a closed form (slow tier)."""
     return jc.run("dcca", SMALL, grids={"method": ["dcca", "nr-dcca"], "alpha": [10.0]}, seeds=12, generations=16,
                   key=3, keep=("r2",))
 
 
+@pytest.mark.slow
 def test_dcca_rises_then_falls(shape_run):
     """Paired per seed: R^2 at its best logged epoch minus R^2 at the last, above 0 by 4 SE."""
     r2 = shape_run.per_seed["r2"][0, 0]  # [seed, t]
@@ -84,6 +86,7 @@ def test_dcca_rises_then_falls(shape_run):
     assert np.all(np.argmax(r2, axis=1) < r2.shape[1] - 1)
 
 
+@pytest.mark.slow
 def test_nr_dcca_ends_above_dcca(shape_run):
     r2 = shape_run.per_seed["r2"][:, 0]  # [method, seed, t]
     gap = r2[1, :, -1] - r2[0, :, -1]

@@ -17,13 +17,15 @@ from .reference import z_score
 CHECKED = [0, 1, 4, 10]
 
 
-@pytest.mark.parametrize("regime,extra", [("replace", {}), ("mix", {"alpha": 0.3}), ("accumulate", {}),
-                                          ("accumulate-subsample", {})])
-def test_expected_heldout_density_matches_the_convolution_recursion(regime, extra):
-    result = jc.run("kde", {"dataset": "blobs", "n": 30, "bandwidth": 0.4, "test_size": 100, "regime": regime, **extra},
-                    seeds=2000, generations=10, key=21, keep=())
-    z = z_score(result.mean("mean_density")[CHECKED], result.stderr("mean_density")[CHECKED],
-                result.theory["mean_density"][CHECKED])
+def test_expected_heldout_density_matches_the_convolution_recursion():
+    """Every regime in one grid (alpha = 0.3 is mix's real share; replace, accumulate and
+    accumulate-subsample ignore it)."""
+    regimes = ["replace", "mix", "accumulate", "accumulate-subsample"]
+    result = jc.run("kde", {"dataset": "blobs", "n": 30, "bandwidth": 0.4, "test_size": 100, "alpha": 0.3},
+                    {"regime": regimes}, seeds=2000, generations=10, key=21, keep=())
+    theory = result.theory["mean_density"][:, CHECKED]
+    assert np.all(np.isfinite(theory))
+    z = z_score(result.mean("mean_density")[:, CHECKED], result.stderr("mean_density")[:, CHECKED], theory)
     assert np.all(np.abs(z) < 4), np.round(z, 2)
 
 
@@ -31,12 +33,11 @@ def test_accumulate_stays_within_its_bound_and_replace_does_not():
     """The real points stay in the pool, so p_t >= (n0 / N_t) p_0 pointwise and
     nll_t <= nll_0 + log(N_t / n0) for every seed; replace leaves that bound."""
     common = {"dataset": "moons", "n": 40, "bandwidth": 0.1, "test_size": 200}
-    runs = {r: jc.run("kde", {**common, "regime": r}, seeds=200, generations=25, key=22, keep=("nll",))
-            for r in ("accumulate", "replace")}
-    nll = runs["accumulate"].per_seed["nll"]
+    runs = jc.run("kde", common, {"regime": ["accumulate", "replace"]}, seeds=200, generations=25, key=22, keep=("nll",))
+    nll = runs.per_seed["nll"][0]
     bound = nll[:, :1] + np.log(np.arange(1, 27))
     assert np.all(nll <= bound + 1e-4)
-    replace = runs["replace"].per_seed["nll"]
+    replace = runs.per_seed["nll"][1]
     assert np.mean(replace[:, -1] > bound[:, -1]) > 0.9
 
 

@@ -21,7 +21,7 @@ def _theory(generations, **settings):
 def test_recursion_matches_simulation():
     result = jc.run("next-token", {"vocab": 20, "n0": 50},
                     grids={"alpha": ["0", "0.1", "max(t,1)**-0.5"], "n": ["50", "50*max(t,1)"]},
-                    seeds=10000, generations=20, key=1, keep=())
+                    seeds=4000, generations=20, key=1, keep=())
     checked = [0, 1, 5, 20]
     z = z_score(result.mean("sq_error")[..., checked], result.stderr("sq_error")[..., checked],
                 result.theory["sq_error"][..., checked])
@@ -53,7 +53,7 @@ def test_constant_alpha_plateau(alpha, n, plateau):
 
 
 def test_pure_synthetic_collapses_to_a_point_mass():
-    result = jc.run("next-token", {"vocab": 8, "n": 20, "alpha": 0}, seeds=4000, generations=400, key=2,
+    result = jc.run("next-token", {"vocab": 8, "n": 20, "alpha": 0}, seeds=1000, generations=400, key=2,
                     keep=("support", "sq_error"))
     assert np.all(result.per_seed["support"][:, -1] == 1)
     collapse_level = 1 - result.config["truth"]["sum_sq"]
@@ -62,7 +62,7 @@ def test_pure_synthetic_collapses_to_a_point_mass():
 
 
 def test_growing_n_with_fresh_data_recovers_the_truth():
-    result = jc.run("next-token", {"vocab": 20, "n0": 50, "n": "50*max(t,1)", "alpha": 0.5}, seeds=2000,
+    result = jc.run("next-token", {"vocab": 20, "n0": 50, "n": "50*max(t,1)", "alpha": 0.5}, seeds=500,
                     generations=100, keep=())
     ratio = result.mean("sq_error")[-1] / result.mean("sq_error")[0]
     assert ratio < 0.05 and result.theory["sq_error"][-1] / result.theory["sq_error"][0] < 0.05

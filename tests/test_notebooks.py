@@ -4,7 +4,8 @@ Default tier: every notebook is well formed: its code parses, the studies and pr
 exist (the presets' quick settings pass validation), and its last code cell writes ``notebook_runs/checks.json`` (seconds, so none can rot
 silently between slow runs).
 
-Slow tier (``pytest -m slow``): every notebook runs end to end at its small size
+Slow tier (``pytest -m slow``; ``bring_your_own_model``, the model API's worked example, in the
+default tier too): every notebook runs end to end at its small size
 (JAXCOLLAPSE_QUICK=1) and what it computes is checked: each entry of ``checks.json`` is one claim
 ({"value", "below"} or {"value", "above"}: a z-score against a closed form, a paired z-score
 between arms, a ratio) and must hold. The closed forms and references these claims rest on are
@@ -43,8 +44,12 @@ def test_notebook_is_well_formed(path):
     assert "checks.json" in code[-1] and "checks[" in text, f"{path.stem}: its last cell must write its checks"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+# Executed in the default tier too: the public model API's worked example
+DEFAULT_TIER = {"bring_your_own_model"}
+
+
+@pytest.mark.parametrize("path", [p if p.stem in DEFAULT_TIER else pytest.param(p, marks=pytest.mark.slow)
+                                  for p in NOTEBOOKS], ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_executes_and_its_checks_hold(path, tmp_path, monkeypatch):
     monkeypatch.setenv("JAXCOLLAPSE_QUICK", "1")
     notebook = nbformat.read(path, as_version=4)

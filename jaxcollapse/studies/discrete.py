@@ -43,7 +43,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy.stats import binom
 
 from ..engine.data import DataLoop, Statistics, check_loop_grid, loop_numeric, loop_params
 from ..engine.params import Param, fill_initial_size
@@ -192,6 +191,8 @@ class DiscreteStudy(Study):
         values, multiplicity = np.unique(p, return_counts=True)
         if values.size * (n[0] + 1) > THEORY_TABLE or np.max(n) > THEORY_MAX_N:
             return {}
+        from scipy.stats import binom  # scipy.stats costs a second at import: only where a table is built
+
         first = binom.pmf(np.arange(n[0] + 1)[None, :], n[0], values[:, None])  # [values, n0+1]
         states = multiplicity @ first  # expected number of outcomes with each count
         weighted = (multiplicity * values) @ first  # the same, weighted by P*_i

@@ -40,8 +40,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy.optimize import brentq
-from scipy.stats import norm
 
 from ..engine.data import DataLoop, check_loop_grid, loop_numeric, loop_params
 from ..engine.params import ConfigError, Param, fill_initial_size
@@ -76,6 +74,9 @@ def truth_means(components: int, dim: int, separation: float, std: float) -> np.
 
 def tail_bounds(config: dict[str, Any]) -> tuple[float, float]:
     """The truth's first-coordinate ``tail`` and 1 - ``tail`` quantiles (bisection of its CDF)."""
+    from scipy.optimize import brentq  # scipy.optimize and scipy.stats cost a second at import
+    from scipy.stats import norm
+
     weights = truth_weights(config)
     centres = truth_means(config["components"], config["dim"], config["separation"], config["truth_std"])[:, 0]
     std, q = config["truth_std"], config["tail"]

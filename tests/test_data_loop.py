@@ -96,12 +96,12 @@ GAUSS = jc.Model(name="gaussian-mean", params={"mu": 0.0}, truth=lambda hp: hp["
 def numpy_loop(regime, n, generations, seeds, rng, window=1, real_weight=1.0, alpha=0.0, select="none",
                fraction=1.0, threshold=0.0):
     """The same process in plain numpy, one seed at a time, with explicit Python lists of rows:
-    returns theta over t = 0..T for every seed."""
-    out = np.empty((seeds, generations + 1))
+    returns theta and the training-set size over t = 0..T for every seed."""
+    out, sizes = np.empty((seeds, generations + 1)), np.empty((seeds, generations + 1))
     for s in range(seeds):
         rows = [(x, 0, True) for x in rng.normal(size=n)]  # (value, origin, real)
         theta = np.mean([x for x, _, _ in rows])
-        out[s, 0] = theta
+        out[s, 0], sizes[s, 0] = theta, n
         for t in range(1, generations + 1):
             n_real = int(np.round(alpha * n)) if regime == "mix" else 0
             synthetic = theta + rng.normal(size=n - n_real)
@@ -125,8 +125,8 @@ def numpy_loop(regime, n, generations, seeds, rng, window=1, real_weight=1.0, al
             if train:
                 w = np.array([real_weight if real else 1.0 for _, _, real in train])
                 theta = np.sum(w * np.array([x for x, _, _ in train])) / np.sum(w)
-            out[s, t] = theta
-    return out
+            out[s, t], sizes[s, t] = theta, len(train)
+    return out, sizes
 
 
 GROUPS = [  # (settings, grids, [(grid point, numpy reference)]): three compiles cover seven settings
@@ -146,14 +146,23 @@ GROUPS = [  # (settings, grids, [(grid point, numpy reference)]): three compiles
 
 @pytest.mark.parametrize("settings,grids,cases", GROUPS, ids=["batch", "pool", "subsample"])
 def test_each_loop_setting_matches_a_numpy_reference(settings, grids, cases):
-    """Mean and mean square of theta_t, t = 1..6, within 4 SE of the numpy process (two-sample)."""
+    """Mean and mean square of theta_t, t = 1..6, within 4 SE of the numpy process (two-sample);
+    the training-set size exactly where the reference's is the same for every seed (no random
+    selection), else its mean within 4 SE."""
     generations = 6
-    result = jc.run(GAUSS, settings, grids, seeds=4000, generations=generations, key=2, keep=("mean",))
+    result = jc.run(GAUSS, settings, grids, seeds=4000, generations=generations, key=2, keep=("mean", "train_size"))
     assert len(result.config["chunk"]) == 1
     for point, reference in cases:
         index = tuple(result.coords[d].index(point[d]) for d in result.dims[:-1])
         ours = result.per_seed["mean"][index].astype(np.float64)
-        ref = numpy_loop(n=settings["n"], generations=generations, seeds=1500, rng=np.random.default_rng(5), **reference)
+        ref, ref_sizes = numpy_loop(n=settings["n"], generations=generations, seeds=4000, rng=np.random.default_rng(5),
+                                    **reference)
+        sizes = result.per_seed["train_size"][index]
+        if np.all(ref_sizes == ref_sizes[0]):
+            assert np.all(sizes == ref_sizes[0]), (point, sizes[0], ref_sizes[0])
+        else:
+            z = _two_sample_z(sizes.mean(0), sizes.std(0, ddof=1) / np.sqrt(sizes.shape[0]), ref_sizes)
+            assert np.all(np.abs(z[1:]) < 4), (point, "train_size", np.round(z, 2))
         for stat in (lambda x: x, lambda x: x**2):
             values = stat(ours)
             z = _two_sample_z(values.mean(0), values.std(0, ddof=1) / np.sqrt(values.shape[0]), stat(ref))

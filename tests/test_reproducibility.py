@@ -54,12 +54,15 @@ def test_quantiles_over_the_first_seeds():
 
 
 def test_grid_point_equals_single_run():
-    """Same random numbers (keys do not depend on the grid); XLA may fuse a batch of three
-    grid points differently from one, so equality is up to float32 rounding."""
-    grid = jc.run("gaussian", SETTINGS, GRIDS, seeds=20, generations=5)
-    single = jc.run("gaussian", {**SETTINGS, "regime": "mix"}, seeds=20, generations=5)
+    """Same random numbers (keys do not depend on the grid); XLA may fuse a batch of grid points
+    differently from one, so equality is up to float32 rounding. A two-axis grid, so that a cell
+    holding another point's numbers (axes swapped, points in the wrong order) is caught."""
+    settings = {k: v for k, v in SETTINGS.items() if k != "n"}
+    grid = jc.run("gaussian", settings, {**GRIDS, "n": ["5+t", "12"]}, seeds=20, generations=5)
+    assert grid.dims == ["regime", "n", "generation"]
+    single = jc.run("gaussian", {**settings, "regime": "mix", "n": 12}, seeds=20, generations=5)
     for metric in grid.metrics:
-        np.testing.assert_allclose(grid.per_seed[metric][1], single.per_seed[metric], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(grid.per_seed[metric][1, 1], single.per_seed[metric], rtol=1e-5, atol=1e-6)
 
 
 def test_different_keys_differ():

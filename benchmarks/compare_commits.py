@@ -24,7 +24,10 @@ RUNNER = """
 import json, sys, time
 begin = time.perf_counter()
 import jaxcollapse as jc
-result = jc.reproduce(sys.argv[1], quick=sys.argv[2] == "quick", keep=(), cache=False)
+try:
+    result = jc.reproduce(sys.argv[1], quick=sys.argv[2] == "quick", keep=(), cache=False)
+except TypeError:  # a commit from before the compile cache (it never cached)
+    result = jc.reproduce(sys.argv[1], quick=sys.argv[2] == "quick", keep=())
 timing = dict(result.timing, wall_s=time.perf_counter() - begin)
 print(json.dumps({k: timing[k] for k in ("compile_s", "run_s", "wall_s")}))
 """
@@ -40,7 +43,9 @@ def worktree(revision: str, where: Path) -> Path:
 def run(tree: Path, preset: str, quick: bool) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(tree), "JAXCOLLAPSE_NO_CACHE": "1"}
     done = subprocess.run([sys.executable, "-c", RUNNER, preset, "quick" if quick else "full"], env=env, cwd=tree,
-                          capture_output=True, text=True, check=True)
+                          capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{tree.name} {preset}: {done.stderr.strip().splitlines()[-1]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

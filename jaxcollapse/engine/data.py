@@ -269,7 +269,9 @@ class DataLoop(eqx.Module):
 
         The view is static: the whole pool where some grid point of the group accumulates or keeps
         a window (weights select the rows), else ``batch`` rows: the generation's own rows under
-        replace and mix, the subsample's rows (gathered) under accumulate-subsample."""
+        replace and mix, the subsample's rows (gathered) under accumulate-subsample. At generation 0
+        (``t`` the Python int 0) the pool holds only the n_0 real rows, the subsample of n_0 of them
+        is all of them, and the gathered view is those rows in place (no ranking is compiled)."""
         regime = lp["regime"]
         eligible = pool.valid
         if self.pooled:
@@ -282,7 +284,7 @@ class DataLoop(eqx.Module):
             if self.subsamples:
                 chosen, take = self._subsample(pool, key, eligible, t, lp)
                 eligible = jnp.where(regime == SUBSAMPLE, jnp.zeros_like(eligible).at[chosen].set(take), eligible)
-        elif self.subsamples:
+        elif self.subsamples and not (isinstance(t, int) and t == 0):
             chosen, take = self._subsample(pool, key, eligible, t, lp)
             subsample = regime == SUBSAMPLE
             index = jnp.where(subsample, chosen, jnp.arange(self.batch))

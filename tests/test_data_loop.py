@@ -33,7 +33,8 @@ POISSON = jc.Model(name="poisson-rate", params={"rate": 3.0}, truth=lambda hp: h
 def _two_sample_z(ours_mean, ours_se, reference):
     reference = np.asarray(reference, np.float64)
     se = np.sqrt(ours_se**2 + reference.var(0, ddof=1) / reference.shape[0])
-    return (ours_mean - reference.mean(0)) / se
+    with np.errstate(invalid="ignore", divide="ignore"):  # generation 0 has no spread (callers skip it)
+        return (ours_mean - reference.mean(0)) / se
 
 
 class _Regime:

@@ -302,9 +302,10 @@ def test_a_model_runs_on_four_devices_with_the_single_device_numbers(tmp_path):
         "import jax, jax.numpy as jnp\nimport jaxcollapse as jc\n"
         "rate = jc.Model(name='rate', params={'rate': 2.0}, truth=lambda hp: hp['rate'],\n"
         "    fit=lambda k, d, w, p, hp: jnp.sum(w * d) / jnp.sum(w),\n"
-        "    sample=lambda k, th, size, hp: jax.random.poisson(k, th, (size,)).astype(jnp.float32),\n"
+        "    sample=lambda k, th, size, hp: th + jax.random.normal(k, (size,)),\n"
         "    metrics=lambda th, tr, hp: {'sq_error': (th - tr) ** 2})\n")
-    args = ["run", "four_models:rate", "--set", "n=12", "--grid", "regime=replace,window", "--seeds", "70",
+    # one compiled program per process (a pool: the window regime, a grid over its length)
+    args = ["run", "four_models:rate", "--set", "n=12", "--set", "regime=window", "--grid", "window=1,3", "--seeds", "70",
             "--generations", "3", "--quiet", "--no-plot"]
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     runs = {}

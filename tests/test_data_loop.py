@@ -54,7 +54,7 @@ class _Regime:
 def poisson():
     """replace, mix (alpha 0.25) and accumulate at n = 40, rate 3, 20 generations: one grid."""
     regimes = ["replace", "mix", "accumulate"]
-    result = jc.run(POISSON, {"n": 40, "alpha": 0.25}, {"regime": regimes}, seeds=3000, generations=20, key=1, keep=())
+    result = jc.run(POISSON, {"n": 40, "alpha": 0.25}, {"regime": regimes}, seeds=2000, generations=20, key=1, keep=())
     return {regime: _Regime(result, i) for i, regime in enumerate(regimes)}
 
 

@@ -139,23 +139,17 @@ PPCA = {"generator": "ppca", "n": 200, "hidden": 16, "latent_draws": 2}
 GENERATIONS = 4
 
 
-# Cai et al.'s five regimes first, then the data loop's own names (select=top only matters for the
-# loop's names; Cai et al.'s fix their own policy). Both runs below are one compiled program: a
-# program is one grid point's seed block, whatever the grid and the seed count.
-ALIAS_REGIMES = ["syn", "acu", "acur", "acu-lsf", "syn-add", "replace", "mix", "accumulate", "accumulate-subsample"]
-
-
-@pytest.fixture(scope="module")
-def grid_run():
-    """Every alias and loop name, both selection policies, 4 seeds (bitwise comparisons)."""
-    return jc.run("self-consuming-diffusion", PPCA, grids={"regime": ALIAS_REGIMES, "select": ["none", "top"]},
-                  seeds=4, generations=GENERATIONS, key=7)
+# Cai et al.'s five regime names, and the data loop's regime and selection policy each stands for.
+# (regimes_run's order: the tests below index its first axis as syn, acu, acur, acu-lsf, syn-add)
+ALIASES = [("syn", "replace", "none"), ("acu", "accumulate", "none"), ("acur", "accumulate-subsample", "none"),
+           ("acu-lsf", "accumulate-subsample", "top"), ("syn-add", "mix", "none")]
+ALIAS_REGIMES = [old for old, _, _ in ALIASES]
 
 
 @pytest.fixture(scope="module")
 def regimes_run():
     """The five regimes over 48 seeds: per_seed [regime, seed, t]."""
-    return jc.run("self-consuming-diffusion", PPCA, grids={"regime": ALIAS_REGIMES[:5]},
+    return jc.run("self-consuming-diffusion", PPCA, grids={"regime": ALIAS_REGIMES},
                   seeds=48, generations=GENERATIONS, key=7)
 
 
@@ -206,20 +200,34 @@ def test_budgets_and_one_compile(regimes_run):
     np.testing.assert_allclose(real[4, 0], [1.0] + [0.3] * GENERATIONS)  # syn-add: 30% fresh real
 
 
-def test_cai_names_are_aliases_of_the_data_loops_regimes(grid_run):
+def test_cai_names_are_aliases_of_the_data_loops_regimes():
     """syn, syn-add, acu, acur and acu-lsf are the loop's replace, mix (real_share as alpha),
-    accumulate, accumulate-subsample and accumulate-subsample with select=top: bitwise the same
-    (one compiled grid, so every point runs the same program)."""
-    r, regimes = grid_run, ALIAS_REGIMES
-    assert len(r.config["chunk"]) == 1
-    none, top = 0, 1
-    pairs = [("syn", none, "replace", none), ("syn-add", none, "mix", none), ("acu", none, "accumulate", none),
-             ("acur", none, "accumulate-subsample", none), ("acu-lsf", none, "accumulate-subsample", top)]
-    for old, s_old, new, s_new in pairs:
-        for metric in ("fd", "real_share", "mean_origin", "selected_confidence"):
-            np.testing.assert_array_equal(r.per_seed[metric][regimes.index(old), s_old],
-                                          r.per_seed[metric][regimes.index(new), s_new], err_msg=f"{old} {metric}")
-    assert not np.array_equal(r.per_seed["fd"][regimes.index("acur"), none], r.per_seed["fd"][regimes.index("acu-lsf"), none])
+    accumulate, accumulate-subsample and accumulate-subsample with select=top. A run is a function
+    of the compiled group's static structure, the traced parameters and the key, so equal static
+    keys, equal built structures and bitwise-equal traced parameters make the results bitwise equal
+    (no run needed); acur and acu-lsf differ in their traced selection policy."""
+    from jaxcollapse.engine.sweep import plan
+    from jaxcollapse.studies import get_study
+
+    study = get_study(STUDY_NAME)
+
+    def point(settings):
+        config = plan(study, {**PPCA, "real_share": 0.3, **settings}, seeds=1, generations=GENERATIONS).points[0]
+        built = study.build([config], GENERATIONS)
+        return study.static_key(config), built, built.numeric(config)
+
+    def same(a, b):
+        leaves_a, tree_a = jax.tree.flatten(a)
+        leaves_b, tree_b = jax.tree.flatten(b)
+        return tree_a == tree_b and all(np.array_equal(x, y) for x, y in zip(leaves_a, leaves_b))
+
+    for old, regime, select in ALIASES:
+        key_old, built_old, numeric_old = point({"regime": old})
+        key_new, built_new, numeric_new = point({"regime": regime, "select": select})
+        assert key_old == key_new, old
+        assert same(built_old, built_new), old
+        assert same(numeric_old, numeric_new), old
+    assert not same(point({"regime": "acur"})[2], point({"regime": "acu-lsf"})[2])
 
 
 @pytest.mark.parametrize("settings,message", [

@@ -11,6 +11,9 @@ import sys
 import time
 
 import numpy as np
+import pytest
+
+pytestmark = pytest.mark.xdist_group("scale")  # the single-process reference run is computed once
 
 RUN = ["gaussian", "--set", "n=5+t", "--set", "dim=2", "--set", "alpha=0.3", "--grid", "regime=replace,mix,accumulate",
        "--generations", "5", "--quiet", "--no-plot"]
@@ -41,14 +44,23 @@ def _same(a, b):
         assert np.array_equal(left[name], right[name], equal_nan=True), name
 
 
-def test_four_devices_give_the_single_device_results(tmp_path):
-    one = _cli(["run", *RUN, "--seeds", "700", "--out", str(tmp_path / "one")])
-    four = _cli(["run", *RUN, "--seeds", "700", "--out", str(tmp_path / "four")],
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+    """The reference: one process, one device, 1,100 seeds in chunks of 256."""
+    out = tmp_path_factory.mktemp("single") / "run"
+    done = _cli(["run", *RUN, "--seeds", "1100", "--chunk", "256", "--out", str(out)])
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def test_four_devices_give_the_single_device_results(tmp_path, single):
+    """Four devices, one chunk of all the seeds: the reference's numbers, bitwise."""
+    four = _cli(["run", *RUN, "--seeds", "1100", "--out", str(tmp_path / "four")],
                 env={"XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4"})
-    assert one.returncode == 0 and four.returncode == 0, one.stderr + four.stderr
+    assert four.returncode == 0, four.stderr
     devices = json.loads((tmp_path / "four" / "summary.json").read_text())["environment"]["device_count"]
     assert devices == 4
-    _same(tmp_path / "one", tmp_path / "four")
+    _same(single, tmp_path / "four")
 
 
 def _free_port():
@@ -57,11 +69,9 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def test_two_processes_give_the_single_process_results(tmp_path):
+def test_two_processes_give_the_single_process_results(tmp_path, single):
     """jax.distributed on loopback: chunk c goes to process c mod 2, process 0 merges."""
     args = ["run", *RUN, "--seeds", "1100", "--chunk", "256"]
-    single = _cli([*args, "--out", str(tmp_path / "single")])
-    assert single.returncode == 0, single.stderr
     port = _free_port()
     procs = [subprocess.Popen([sys.executable, "-m", "jaxcollapse", *args, "--out", str(tmp_path / "multi"),
                                "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i)],
@@ -71,7 +81,7 @@ def test_two_processes_give_the_single_process_results(tmp_path):
     assert "process 0 writes the results" in outputs[1][0]
     summary = json.loads((tmp_path / "multi" / "summary.json").read_text())
     assert summary["environment"]["process_count"] == 2
-    _same(tmp_path / "single", tmp_path / "multi")
+    _same(single, tmp_path / "multi")
 
 
 def test_a_killed_run_resumes_to_the_same_results(tmp_path):

@@ -1,12 +1,15 @@
-"""LAPACK-backed linear algebra that never hands LAPACK a batch.
+"""Batched linear algebra that never hands the CPU's LAPACK a batch.
 
 jaxlib's CPU LAPACK kernels (seen in 0.9.2 and 0.10.2) split a batched call into tasks on the
 intra-op thread pool and block the calling pool thread until those tasks finish. When as many
 batched calls run at once as the pool has threads (two independent factorisations in one step,
 on a 2-core machine), every thread waits and the program hangs in ``block_until_ready``. Under
-``vmap`` each function here instead runs its matrices one after another (``lax.map``), so LAPACK
-only ever sees one matrix and works in the calling thread. Use these wherever a traced step
-holds two or more independent factorisations; a single chain of calls per step cannot hang.
+``vmap`` each function here therefore runs its matrices one after another on the CPU
+(``lax.map``), so LAPACK only ever sees one matrix and works in the calling thread. On every other
+backend (cuSOLVER, TPU) the deadlock does not exist and the batch goes to the batched kernel in
+one call (``lax.platform_dependent``: the choice is made when the program is lowered for its
+platform, so the compiler never sees both). Use these wherever a traced step holds two or more
+independent factorisations; a single chain of calls per step cannot hang.
 
 ``inverse_cholesky`` and ``nuclear_norm`` carry their own JVPs (so the serial primal never
 needs differentiating) and are safe under ``grad``.
@@ -21,18 +24,24 @@ from jaxtyping import Array, Float
 
 
 def serial(fn):
-    """``fn`` on unbatched arrays; under vmap, a ``lax.map`` over the batch of ``fn`` itself (so
-    nested vmaps stay serial too)."""
+    """``fn`` on unbatched arrays; under vmap, on the CPU a ``lax.map`` over the batch of ``fn``
+    itself (so nested vmaps stay serial too), elsewhere ``vmap(fn)`` (the batched kernel)."""
     wrapped = jax.custom_batching.custom_vmap(fn)
 
     @wrapped.def_vmap
     def _rule(axis_size, in_batched, *args):
         args = tuple(a if batched else jnp.broadcast_to(a, (axis_size, *jnp.shape(a)))
                      for a, batched in zip(args, in_batched))
-        out = jax.lax.map(lambda xs: wrapped(*xs), args)
+        out = jax.lax.platform_dependent(*args, cpu=lambda *xs: one_at_a_time(wrapped, *xs),
+                                         default=lambda *xs: jax.vmap(fn)(*xs))
         return out, jax.tree.map(lambda _: True, out)
 
     return wrapped
+
+
+def one_at_a_time(fn, *args):
+    """``fn`` over the leading axis of ``args``, one element after another (the CPU path)."""
+    return jax.lax.map(lambda xs: fn(*xs), args)
 
 
 svdvals = serial(lambda a: jnp.linalg.svd(a, compute_uv=False))

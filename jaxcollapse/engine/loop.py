@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh, PartitionSpec
 
+from .reduce import device_block_moments
 from .study import Metrics, Study
 
 
@@ -27,11 +28,14 @@ def trajectory(study: Study, params, key: jax.Array, generations: int) -> Metric
 def batched_trajectories(study: Study, generations: int, mesh: Mesh):
     """jit of a ``shard_map`` over the seed axis of ``mesh``: one block of seeds per device.
 
-    Indices arrive as [devices, block] (global seed indices); each device runs vmap over grid
-    points (params axis 0) of vmap over its block's seeds. Outputs are [devices, points, block,
-    T+1]. The engine calls this one compiled program for every block of a run, so a program
-    depends on the study's structure, the grid, T and the block, never on the seed count or the
-    chunk size (a persistent compile cache serves every run of those shapes).
+    Called as ``(params, indices, base_key, seeds)``: indices arrive as [devices, block] (global
+    seed indices), ``seeds`` is the run's seed count (traced; indices >= seeds are padding). Each
+    device runs vmap over grid points (params axis 0) of vmap over its block's seeds and reduces
+    its block on the device (``reduce.device_block_moments``). Returns (per-seed metrics
+    [devices, points, block, T+1], block moments [devices, ...]); the engine fetches per-seed
+    values only for what it keeps. The engine calls this one compiled program for every block of
+    a run, so a program depends on the study's structure, the grid, T and the block, never on the
+    seed count or the chunk size (a persistent compile cache serves every run of those shapes).
 
     The key of seed i is ``fold_in(base_key, i)``, with i the global seed index. Every block is
     the same compiled computation on every device, for any chunk size or device count. Results
@@ -45,13 +49,15 @@ def batched_trajectories(study: Study, generations: int, mesh: Mesh):
 
     block = jax.vmap(jax.vmap(one_seed, in_axes=(None, 0, None)), in_axes=(0, None, None))
 
-    def local(params, indices, base_key):
-        return jax.tree.map(lambda x: x[None], block(params, indices[0], base_key))
+    def local(params, indices, base_key, seeds):
+        per_seed = block(params, indices[0], base_key)
+        moments = {m: device_block_moments(v, indices[0] < seeds) for m, v in per_seed.items()}
+        return jax.tree.map(lambda x: x[None], (per_seed, moments))
 
     seeds = PartitionSpec("seeds")
     # check_vma=False: a study's scan may start from a seed-independent carry (e.g. a constant
     # initial guess) that the body makes seed-dependent; that is fine here, every device runs
     # its own seeds and nothing is communicated.
-    sharded = jax.shard_map(local, mesh=mesh, in_specs=(PartitionSpec(), seeds, PartitionSpec()), out_specs=seeds,
-                            check_vma=False)
+    sharded = jax.shard_map(local, mesh=mesh, in_specs=(PartitionSpec(), seeds, PartitionSpec(), PartitionSpec()),
+                            out_specs=seeds, check_vma=False)
     return jax.jit(sharded)

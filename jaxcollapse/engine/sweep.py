@@ -27,7 +27,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .loop import batched_trajectories
 from .params import ConfigError
-from .reduce import Moments, block_moments
+from .reduce import Moments, host_block_moments
 from .schedules import split_list
 from .storage import jsonable, npz_bytes, write_atomic
 from .study import Study, float_dtype
@@ -155,6 +155,7 @@ class Raw:
     computed: int = 0  # chunks computed by this call
     resumed: int = 0  # chunks read back from the checkpoint (finished by an earlier call)
     resumed_run_s: float = 0.0  # what the resumed chunks cost when they were computed
+    last_ready: float = 0.0  # when the last computed chunk was ready (run_s counts overlap once)
 
 
 def traced(leaf: Any) -> jax.Array:
@@ -292,6 +293,7 @@ def execute(
     mesh = Mesh(np.asarray(jax.local_devices()), ("seeds",))
     devices = jax.local_device_count()
     base_key = jax.random.key(the_plan.key)
+    seed_count = jnp.asarray(seeds, jnp.uint32)
     later: list[tuple[Path, list[int], int]] = []  # chunks of other processes, for process 0
     built = []  # every group's static structure, checked before anything compiles
     for static, members in groups.items():
@@ -306,38 +308,37 @@ def execute(
         params = jax.device_put(stack_params([study.numeric(c) for c in configs]), NamedSharding(mesh, PartitionSpec()))
         compiled = None
         starts = list(range(0, seeds, chunk))
-        for c, start in enumerate(starts):
-            _progress(f"{study_cls.name}: shape {g + 1}/{len(groups)}, chunk {c + 1}/{len(starts)}", progress)
-            path = None if checkpoint is None else checkpoint / f"group{g}-start{start}-chunk{chunk}.npz"
-            if path is not None and path.exists():
-                summary = _load(path) if processes == 1 else None
-                if summary is not None:
-                    raw.resumed += 1
-                    raw.resumed_run_s += float(summary.pop("run_s", 0.0))
-            elif c % processes == process:
-                calls = np.arange(start, start + chunk, dtype=np.uint32).reshape(-1, devices, block)
-                if compiled is None:
-                    begin = time.perf_counter()
-                    compiled = batched_trajectories(study, generations, mesh).lower(
-                        params, _on_devices(calls[0], mesh), base_key).compile()
-                    raw.compile_s += time.perf_counter() - begin
-                begin = time.perf_counter()
-                # every block is dispatched before any is waited for (JAX's dispatch is asynchronous)
-                pending = [compiled(params, _on_devices(indices, mesh), base_key) for indices in calls]
-                result = jax.block_until_ready(pending)
-                elapsed = time.perf_counter() - begin
-                raw.run_s += elapsed
-                raw.computed += 1
-                summary = _summarise(_seed_major(result), start, min(chunk, seeds - start), keep, quantile_seeds,
-                                     block)
-                if path is not None:
-                    write_atomic(path, npz_bytes({**summary, "run_s": np.float64(elapsed)}, compress=False))
-            else:
-                summary = None
-            if processes == 1:
-                _absorb(raw, members, start, summary)
-            else:
-                later.append((path, members, start))
+        # The chunk computing on the devices while the host finishes the one before it (JAX's
+        # dispatch is asynchronous); chunks are finished, written and merged in seed order.
+        in_flight: _Chunk | None = None
+        try:
+            for c, start in enumerate(starts):
+                _progress(f"{study_cls.name}: shape {g + 1}/{len(groups)}, chunk {c + 1}/{len(starts)}", progress)
+                path = None if checkpoint is None else checkpoint / f"group{g}-start{start}-chunk{chunk}.npz"
+                if path is not None and path.exists():
+                    in_flight = _finish(in_flight, raw, members, keep, quantile_seeds, later, processes)
+                    summary = _load(path) if processes == 1 else None
+                    if summary is not None:
+                        raw.resumed += 1
+                        raw.resumed_run_s += float(summary.pop("run_s", 0.0))
+                    _hand_over(raw, members, start, path, summary, later, processes)
+                elif c % processes == process:
+                    calls = np.arange(start, start + chunk, dtype=np.uint32).reshape(-1, devices, block)
+                    if compiled is None:
+                        begin = time.perf_counter()
+                        compiled = batched_trajectories(study, generations, mesh).lower(
+                            params, _on_devices(calls[0], mesh), base_key, seed_count).compile()
+                        raw.compile_s += time.perf_counter() - begin
+                    dispatched = time.perf_counter()
+                    # every block is dispatched before any is waited for
+                    outputs = [compiled(params, _on_devices(indices, mesh), base_key, seed_count) for indices in calls]
+                    in_flight = _finish(in_flight, raw, members, keep, quantile_seeds, later, processes)
+                    in_flight = _Chunk(start, min(chunk, seeds - start), path, outputs, dispatched)
+                else:
+                    in_flight = _finish(in_flight, raw, members, keep, quantile_seeds, later, processes)
+                    _hand_over(raw, members, start, path, None, later, processes)
+        finally:  # also on Ctrl-C: the chunk already computing is finished and written
+            _finish(in_flight, raw, members, keep, quantile_seeds, later, processes)
     _progress("", progress)
     if progress:
         sys.stderr.write("\r")
@@ -377,30 +378,82 @@ def _on_devices(indices: np.ndarray, mesh: Mesh) -> jax.Array:
     return jax.device_put(indices, NamedSharding(mesh, PartitionSpec("seeds")))
 
 
-def _seed_major(results: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+@dataclass
+class _Chunk:
+    """A chunk dispatched to the devices: its per-call outputs (per-seed metrics, block moments)."""
+
+    start: int
+    valid: int  # its seeds below the run's seed count
+    path: Path | None
+    outputs: list[tuple[dict[str, jax.Array], dict[str, dict[str, jax.Array]]]]
+    dispatched: float
+
+
+def _finish(chunk: _Chunk | None, raw: Raw, members: list[int], keep: tuple[str, ...], quantile_seeds: int,
+            later: list, processes: int) -> None:
+    """Wait for a dispatched chunk, write it to the checkpoint and merge it; returns None (the
+    new in-flight chunk)."""
+    if chunk is None:
+        return None
+    jax.block_until_ready(chunk.outputs)
+    ready = time.perf_counter()
+    elapsed = ready - max(chunk.dispatched, raw.last_ready)
+    raw.last_ready = ready
+    raw.run_s += elapsed
+    raw.computed += 1
+    summary = _summarise(chunk, keep, quantile_seeds)
+    if chunk.path is not None:
+        write_atomic(chunk.path, npz_bytes({**summary, "run_s": np.float64(elapsed)}, compress=False))
+    _hand_over(raw, members, chunk.start, chunk.path, summary, later, processes)
+    return None
+
+
+def _hand_over(raw: Raw, members, start, path, summary, later, processes) -> None:
+    """A chunk's summary joins the running moments (one process) or waits for process 0."""
+    if processes == 1:
+        _absorb(raw, members, start, summary)
+    else:
+        later.append((path, members, start))
+
+
+def _seed_major(outputs: list[dict[str, Any]], metrics) -> dict[str, np.ndarray]:
     """Per call [devices, points, block, T+1] -> [points, seeds of the chunk, T+1] (calls, then
-    devices, then the block's seeds: the order of the global seed indices)."""
+    devices, then the block's seeds: the order of the global seed indices); copies only
+    ``metrics`` from the devices."""
     out = {}
-    for m in results[0]:
-        values = np.stack([np.asarray(r[m]) for r in results])
+    for m in metrics:
+        values = np.stack([np.asarray(r[m]) for r in outputs])
         calls, devices, points, block, width = values.shape
         out[m] = values.transpose(2, 0, 1, 3, 4).reshape(points, calls * devices * block, width)
     return out
 
 
-def _summarise(result: dict[str, np.ndarray], start: int, valid: int, keep: tuple[str, ...], quantile_seeds: int,
-               block: int):
-    """What a finished chunk contributes: block moments per metric, its kept per-seed rows,
-    and its rows among the first ``quantile_seeds`` seeds. Flat in the seed count."""
+def _blocks(outputs: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """Per call block moments [devices, ...] -> count [blocks] and [points, blocks, T+1]."""
+    out = {}
+    for k in outputs[0]:
+        values = np.stack([np.asarray(r[k]) for r in outputs])
+        calls, devices = values.shape[:2]
+        out[k] = values.reshape(calls * devices) if values.ndim == 2 else np.moveaxis(
+            values.reshape(calls * devices, *values.shape[2:]), 0, 1)
+    return out
+
+
+def _summarise(chunk: _Chunk, keep: tuple[str, ...], quantile_seeds: int) -> dict[str, np.ndarray]:
+    """What a finished chunk contributes: block moments per metric (reduced on the devices), its
+    kept per-seed rows, and its rows among the first ``quantile_seeds`` seeds. Flat in the seed
+    count."""
+    per_seed = [o[0] for o in chunk.outputs]
+    metrics = list(per_seed[0])
+    sampled = max(0, min(chunk.valid, quantile_seeds - chunk.start))
+    copied = _seed_major(per_seed, [m for m in metrics if m in keep or sampled])
     out: dict[str, np.ndarray] = {}
-    sampled = max(0, min(valid, quantile_seeds - start))
-    for m, values in result.items():
-        values = values[:, :valid]
-        out["count"], out[f"{m}:mean"], out[f"{m}:m2"] = block_moments(values.astype(np.float64), valid, block)
+    for m in metrics:
+        out["count"], out[f"{m}:mean"], out[f"{m}:m2"] = host_block_moments(_blocks([o[1][m] for o in chunk.outputs]))
         if m in keep:
-            out[f"{m}:seeds"] = values
+            out[f"{m}:seeds"] = copied[m][:, : chunk.valid]
         if sampled:
-            out[f"{m}:sample"] = values[:, :sampled]
+            out[f"{m}:sample"] = copied[m][:, :sampled]
     return out
 
 

@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 import jaxcollapse as jc
+from jaxcollapse.bench import numpy_contaminated_mean
 from jaxcollapse.results import environment
 
 ALPHAS = [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0]
@@ -28,30 +29,10 @@ ROUNDS, N = 1000, 100
 PAC_ALPHAS, PAC_ROUNDS, PAC_N = [0.0, 0.3, 0.5, 0.6, 0.8, 0.95], 200, 100
 
 
-def mean_step(x_sum, w_sum, d_sum, deployed, t, alpha, weighted, rng, shape):
-    """One round for every estimator; returns the new sums, latest X and the deployed estimate."""
-    x = alpha * deployed + rng.standard_normal(shape) / np.sqrt(N)
-    corrected = x - alpha * deployed
-    x_sum, w_sum = x_sum + x, w_sum + (1 - alpha) * corrected
-    d_sum = d_sum + corrected / (1 - alpha) if alpha < 1 else d_sum
-    estimate_w = w_sum / (1 + (t - 1) * (1 - alpha) ** 2)
-    return x_sum, w_sum, d_sum, x, (estimate_w if weighted else x_sum / t)
-
-
-def mean_errors(x_sum, w_sum, d_sum, latest, t, alpha):
-    return ((x_sum / t) ** 2, (w_sum / (1 + (t - 1) * (1 - alpha) ** 2)) ** 2, (d_sum / t) ** 2, latest**2)
-
-
 def mean_numpy(seeds, rng, vectorized):
-    shape = (seeds,) if vectorized else ()
-    for alpha in ALPHAS:
-        for weighted in (False, True):
-            for _ in range(1 if vectorized else seeds):
-                x = rng.standard_normal(shape) / np.sqrt(N)
-                sums = [x, x, x, x, x]
-                for t in range(2, ROUNDS + 1):
-                    sums = list(mean_step(*sums[:3], sums[4], t, alpha, weighted, rng, shape))
-                    mean_errors(*sums[:4], t, alpha)
+    """The vectorised baseline (``jaxcollapse.bench``), or one seed at a time (a Python loop)."""
+    for _ in range(1 if vectorized else seeds):
+        numpy_contaminated_mean(ALPHAS, seeds if vectorized else 1, ROUNDS, N, rng)
 
 
 def pac_numpy(seeds, rng, vectorized):

@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 import jaxcollapse as jc
+from jaxcollapse.bench import numpy_next_token
 from jaxcollapse.results import environment
 from jaxcollapse.studies.next_token import ALPHAS, SIZES, true_distribution
 
@@ -31,17 +32,6 @@ def numpy_loop(truth, alphas, sizes, seeds, generations):
                 for _ in range(generations):
                     model = rng.multinomial(n, alpha * truth + (1 - alpha) * model) / n
                     np.sum((model - truth) ** 2)
-
-
-def numpy_vectorized(truth, alphas, sizes, seeds, generations):
-    rng = np.random.default_rng(0)
-    for alpha in alphas:
-        for n in sizes:
-            model = rng.multinomial(n, truth, size=seeds) / n
-            for _ in range(generations):
-                source = alpha * truth + (1 - alpha) * model
-                model = rng.multinomial(n, source / source.sum(1, keepdims=True)) / n
-                np.sum((model - truth) ** 2, axis=1)
 
 
 def main() -> None:
@@ -62,7 +52,7 @@ def main() -> None:
     out["numpy_loop_s"] = (time.perf_counter() - begin) * args.seeds / args.loop_seeds
     print(f"numpy loop over grid x seeds: {out['numpy_loop_s']:.1f} s (timed on {args.loop_seeds} seeds, extrapolated)")
     begin = time.perf_counter()
-    numpy_vectorized(truth, ALPHAS, SIZES, args.seeds, args.generations)
+    numpy_next_token(truth, ALPHAS, SIZES, args.seeds, args.generations)
     out["numpy_vectorized_s"] = time.perf_counter() - begin
     print(f"numpy vectorised over seeds: {out['numpy_vectorized_s']:.1f} s")
     for sampler in args.samplers.split(","):

@@ -60,6 +60,7 @@ def run(
     out: str | Path | None = None,
     force: bool = False,
     cache: bool | None = None,
+    prng: str = "threefry",
 ) -> Result | None:
     """Run ``study`` for every grid point x seed as one compiled computation per shape.
 
@@ -75,13 +76,15 @@ def run(
     a *different* finished run is refused unless ``force``, which removes that run's files first.
     cache: keep compiled programs on disk (``enable_compilation_cache``); default on unless
     JAXCOLLAPSE_NO_CACHE=1.
+    prng: the random-number generator: ``threefry`` (default), ``philox``, ``rbg`` or
+    ``unsafe_rbg`` (README, "Random numbers": speed and what each guarantees).
     In a multi-process run (``init_distributed``) only process 0 returns a Result.
     Raises ConfigError (before anything compiles) on any invalid input.
     """
     probabilities = _probabilities(quantiles)
     set_x64(x64)
     begin = time.perf_counter()
-    the_plan = plan(get_study(study), settings, grids, seeds, generations, key, chunk)
+    the_plan = plan(get_study(study), settings, grids, seeds, generations, key, chunk, prng)
     keep = prepare_keep(the_plan, keep)
     identity = run_identity(the_plan, keep, quantile_seeds if probabilities else 0)
     if out is not None:

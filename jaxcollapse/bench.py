@@ -16,6 +16,13 @@ every run is forced with ``block_until_ready``. Parts:
    including compilation. The baseline is their per-run numpy loop (fit mean and covariance,
    ``rng.multivariate_normal``, accumulate by concatenation), timed on ``loop_seeds`` seeds
    of every cell and extrapolated to all seeds.
+5. Ratios of the speed issue, each against a baseline in the same process: the explicit
+   Gaussian loop against the floor (one jitted kernel that only draws and sums the same
+   normals); the whole CLI run (import + compile + run, a subprocess) against the per-seed
+   numpy loop; ``next-token``'s exact sampler on a 5 alpha x 5 n (10 ... 10^4) grid and
+   ``contaminated-mean`` at the ``amin-estimators`` size against numpy vectorised over seeds.
+6. Per-study throughput: every registered study's first preset at its quick size, seed-
+   generations (x grid points) per second of run time, and its compile time.
 """
 
 from __future__ import annotations
@@ -67,6 +74,58 @@ def kazdan_run(n: int, dim: int, regime: str, generations: int, seed: int) -> No
         pool = fresh if regime == "replace" else np.concatenate([pool, fresh])
 
 
+def numpy_next_token(truth: np.ndarray, alphas, sizes, seeds: int, generations: int) -> None:
+    """The next-token chain vectorised over seeds (2-D ``pvals``), looping over grid points and
+    generations: Q_t = Multinomial(n, alpha p + (1 - alpha) Q_{t-1}) / n."""
+    rng = np.random.default_rng(0)
+    for alpha in alphas:
+        for n in sizes:
+            model = rng.multinomial(n, truth, size=seeds) / n
+            for _ in range(generations):
+                source = alpha * truth + (1 - alpha) * model
+                model = rng.multinomial(n, source / source.sum(1, keepdims=True)) / n
+                np.sum((model - truth) ** 2, axis=1)
+
+
+def numpy_contaminated_mean(alphas, seeds: int, rounds: int, n: int, rng) -> None:
+    """``contaminated-mean`` (dim 1) vectorised over seeds: every estimator, both deployments."""
+    for alpha in alphas:
+        for weighted in (False, True):
+            x = rng.standard_normal(seeds) / np.sqrt(n)
+            x_sum, w_sum, d_sum, deployed = x, x, x, x
+            for t in range(2, rounds + 1):
+                x = alpha * deployed + rng.standard_normal(seeds) / np.sqrt(n)
+                corrected = x - alpha * deployed
+                x_sum, w_sum = x_sum + x, w_sum + (1 - alpha) * corrected
+                d_sum = d_sum + corrected / (1 - alpha) if alpha < 1 else d_sum
+                estimate_w = w_sum / (1 + (t - 1) * (1 - alpha) ** 2)
+                deployed = estimate_w if weighted else x_sum / t
+                ((x_sum / t) ** 2, estimate_w**2, (d_sum / t) ** 2, x**2)
+
+
+def gaussian_floor(seeds: int, n: int, generations: int) -> float:
+    """Run time of the floor: one jitted kernel that draws each seed-generation's n normals
+    (the same threefry keys, fold_in per seed and generation) and sums them and their squares."""
+    import jax
+    import jax.numpy as jnp
+
+    base = jax.random.key(0)
+
+    def one(index):
+        key = jax.random.fold_in(base, index)
+
+        def body(carry, t):
+            x = jax.random.normal(jax.random.fold_in(key, t), (n,))
+            return carry, jnp.stack([x.sum(), (x * x).sum()])
+
+        return jax.lax.scan(body, 0.0, jnp.arange(generations + 1))[1]
+
+    kernel = jax.jit(jax.vmap(one))
+    indices = jnp.arange(seeds, dtype=jnp.uint32)
+    jax.block_until_ready(kernel(indices))
+    return min(_timed(lambda: jax.block_until_ready(kernel(indices))) for _ in range(2))
+
+
 KAZDAN = {"n": [10, 32, 100, 316, 1000], "dim": [1, 3, 10, 31, 100], "regime": ["replace", "accumulate"]}
 KAZDAN_QUICK = {"n": [10, 100], "dim": [1, 10], "regime": ["replace", "accumulate"]}
 
@@ -85,6 +144,17 @@ def jitted_trajectory(study: str, settings: dict[str, Any], grids: dict[str, lis
     built = the_plan.study.build(the_plan.points, generations)
     run = jax.jit(lambda params, key: trajectory(built, params, key, generations))
     return run, [jax.tree.map(lambda x: x[0], stack_params([built.numeric(p)])) for p in the_plan.points]
+
+
+def cli_wall_s(args: list[str]) -> float:
+    """Wall time of ``python -m jaxcollapse ARGS`` (import + compile + run + writing), no cache."""
+    import subprocess
+    import sys
+
+    begin = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "jaxcollapse", *args, "--no-cache", "--quiet", "--no-plot"], check=True,
+                   capture_output=True)
+    return time.perf_counter() - begin
 
 
 def _timed(fn, *args) -> float:
@@ -139,13 +209,89 @@ def run_suite(quick: bool = False, loop_seeds: int = 1) -> dict[str, Any]:
     print(f"kazdan grid, {len(cells) * kseeds} runs x 100: jax {end_to_end:.1f} s end to end "
           f"(compile {r.timing['compile_s']:.1f} s); numpy per-run loop {loop_total:.0f} s = {loop_total / 3600:.2f} h "
           f"(extrapolated from {loop_seeds} seed(s) per cell), {loop_total / end_to_end:.1f}x")
+    report["ratios"] = speed_ratios(quick)
+    report["studies"] = study_throughput()
     return report
+
+
+def speed_ratios(quick: bool) -> dict[str, Any]:
+    """Part 5 (module docstring): each ratio is baseline time / jaxcollapse time, so > 1 is faster."""
+    import tempfile
+
+    from .api import run
+    from .studies.next_token import true_distribution
+
+    out: dict[str, Any] = {}
+    seeds = 2_000 if quick else 10_000
+    r = run("gaussian", {"n": 100, "sampler": "explicit"}, seeds=seeds, generations=100, keep=(), cache=False)
+    floor = gaussian_floor(seeds, 100, 100)
+    out["gaussian_explicit_vs_floor"] = {"seeds": seeds, "jax": r.timing, "floor_s": floor,
+                                         "slowdown": r.timing["run_s"] / floor}
+    print(f"explicit Gaussian loop {seeds} x 100: run {r.timing['run_s']:.2f} s, floor {floor:.2f} s "
+          f"({r.timing['run_s'] / floor:.2f}x the floor)")
+
+    seeds = 10_000 if quick else 100_000
+    with tempfile.TemporaryDirectory() as where:
+        wall = cli_wall_s(["run", "gaussian", "--set", "n=100", "--seeds", str(seeds), "--generations", "100",
+                           "--keep", "none", "--out", f"{where}/run"])
+    subset = 100 if quick else 300
+    loop_s = _timed(numpy_per_seed_loop, subset, 100, 100) * seeds / subset
+    out["cli_vs_numpy_loop"] = {"seeds": seeds, "cli_wall_s": wall, "numpy_loop_s": loop_s,
+                                "numpy_loop_timed_seeds": subset, "ratio": loop_s / wall}
+    print(f"CLI run gaussian {seeds} x 100 (import + compile + run): {wall:.1f} s; numpy loop {loop_s:.0f} s "
+          f"({loop_s / wall:.1f}x)")
+
+    alphas, sizes = [0.0, 0.25, 0.5, 0.75, 1.0], [10, 56, 316, 1778, 10000]
+    seeds, generations = (100, 20) if quick else (400, 100)
+    truth = true_distribution({"context": 0, "vocab": 50, "truth": "dirichlet", "concentration": 1.0,
+                               "truth_seed": 0})[0]
+    vectorized = _timed(numpy_next_token, truth, alphas, sizes, seeds, generations)
+    r = run("next-token", {"vocab": 50}, {"alpha": alphas, "n": sizes}, seeds=seeds, generations=generations,
+            keep=(), cache=False)
+    out["next_token_vs_numpy_vectorized"] = {"grid": [5, 5], "seeds": seeds, "generations": generations,
+                                             "jax": r.timing, "numpy_vectorized_s": vectorized,
+                                             "ratio": vectorized / r.timing["run_s"]}
+    print(f"next-token 5 x 5 x {seeds} x {generations}: run {r.timing['run_s']:.2f} s; numpy vectorised "
+          f"{vectorized:.2f} s ({vectorized / r.timing['run_s']:.2f}x)")
+
+    alphas = [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0]
+    seeds, rounds = (2_000, 200) if quick else (10_000, 1000)
+    vectorized = _timed(numpy_contaminated_mean, alphas, seeds, rounds, 100, np.random.default_rng(0))
+    r = run("contaminated-mean", {"dim": 1, "n": 100}, {"alpha": alphas, "deploy": ["erm", "weighted"]},
+            seeds=seeds, generations=rounds - 1, keep=(), cache=False)
+    out["contaminated_mean_vs_numpy_vectorized"] = {"seeds": seeds, "rounds": rounds, "jax": r.timing,
+                                                    "numpy_vectorized_s": vectorized,
+                                                    "ratio": vectorized / r.timing["run_s"]}
+    print(f"contaminated-mean 14 x {seeds} x {rounds}: run {r.timing['run_s']:.2f} s; numpy vectorised "
+          f"{vectorized:.2f} s ({vectorized / r.timing['run_s']:.2f}x)")
+    return out
+
+
+def study_throughput() -> list[dict[str, Any]]:
+    """Part 6: every registered study's first preset at its quick size."""
+    from .api import reproduce
+    from .studies.registry import PRESETS, STUDIES
+
+    rows = []
+    for name in sorted(STUDIES):
+        preset = next((p for p in PRESETS.values() if p.study == name), None)
+        if preset is None:
+            continue
+        r = reproduce(preset.name, quick=True, keep=(), cache=False)
+        points = int(np.prod([len(v) for v in r.coords.values()])) // (r.generations + 1)
+        work = r.seeds * points * (r.generations + 1)
+        rows.append({"study": name, "preset": preset.name, "seeds": r.seeds, "points": points,
+                     "generations": r.generations, "compile_s": r.timing["compile_s"], "run_s": r.timing["run_s"],
+                     "seed_generations_per_s": work / r.timing["run_s"]})
+        print(f"{name:26s} ({preset.name}, quick): {work / r.timing['run_s']:.3g} seed-generations/s, "
+              f"compile {r.timing['compile_s']:.1f} s")
+    return rows
 
 
 def figure(report: dict[str, Any], path: Path) -> Path:
     from .plot import plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
     rows = report["throughput"]
     axes[0].loglog([r["seeds"] for r in rows], [r["seed_generations_per_s"] for r in rows], "o-")
     axes[0].set(xlabel="seeds", ylabel="seed-generations / s", title="Gaussian throughput (n = 100)")
@@ -156,6 +302,9 @@ def figure(report: dict[str, Any], path: Path) -> Path:
         "gaussian vs\nnumpy loop": report["gaussian_vs_numpy"]["ratio_loop"],
         "gaussian vs\nvectorised": report["gaussian_vs_numpy"]["ratio_vectorized"],
         "Kazdan grid vs\nper-run loop": report["kazdan_grid"]["ratio_end_to_end"],
+        "CLI run vs\nnumpy loop": report["ratios"]["cli_vs_numpy_loop"]["ratio"],
+        "next-token vs\nvectorised": report["ratios"]["next_token_vs_numpy_vectorized"]["ratio"],
+        "contaminated vs\nvectorised": report["ratios"]["contaminated_mean_vs_numpy_vectorized"]["ratio"],
     }
     axes[2].bar(list(ratios), list(ratios.values()))
     axes[2].set_yscale("log")

@@ -32,6 +32,8 @@ def _add_run_options(parser: argparse.ArgumentParser, defaults: bool = True) -> 
     parser.add_argument("--seeds", type=int, default=none, help="Monte Carlo seeds (default 100)")
     parser.add_argument("--generations", type=int, default=none, help="generations T (default 100)")
     parser.add_argument("--key", type=int, default=0, help="base PRNG key (default 0)")
+    parser.add_argument("--prng", default="threefry", metavar="IMPL",
+                        help="random-number generator: threefry (default), philox, rbg, unsafe_rbg")
     parser.add_argument("--chunk", type=int, default=None, help="seeds per chunk (default: by memory)")
     parser.add_argument("--x64", action="store_true", help="run in float64")
     parser.add_argument("--out", default=None, help="output directory (default runs/<name>-<time>/)")
@@ -110,7 +112,7 @@ def _execute(args, out: Path, study: str, settings: dict, grids: dict, seeds: in
     study_cls = get_study(study)
     began = time.time()
     result = run(
-        study, settings, grids, seeds=seeds, generations=generations, key=args.key,
+        study, settings, grids, seeds=seeds, generations=generations, key=args.key, prng=args.prng,
         chunk=args.chunk, x64=args.x64, keep=_keep(args.keep, study_cls.metrics, keep),
         progress=not args.quiet, quantiles=args.quantiles, quantile_seeds=args.quantile_seeds,
         out=out, force=args.force, cache=not args.no_cache,

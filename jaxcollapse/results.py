@@ -9,6 +9,7 @@ Layout of ``summary.json`` (fields are only ever added, never renamed or dropped
                 x64, dtype, prng_impl, process_count}
   quantiles:   (only when requested) {probabilities, seeds, metrics: {name: {"0.5": nested
                list, ...}}}: quantiles over the first ``seeds`` seeds, same shape as the means
+  config.prng: the generator chosen with --prng (threefry unless set)
   fingerprint: a hash of everything the numbers depend on (study, resolved grid points, seeds,
                generations, key, dtype, jax version, kept metrics, quantile seeds)
 Non-finite numbers are written as null (JSON has no -inf); ``per_seed.npz`` keeps them.
@@ -32,10 +33,10 @@ from . import __version__
 from .engine.params import ConfigError
 from .engine.storage import jsonable, npz_bytes, write_atomic
 from .engine.study import float_dtype
-from .engine.sweep import Plan, Raw
+from .engine.sweep import PRNGS, Plan, Raw
 
 
-def environment() -> dict[str, Any]:
+def environment(prng_impl: str | None = None) -> dict[str, Any]:
     import jaxlib
 
     devices = jax.devices()
@@ -49,7 +50,7 @@ def environment() -> dict[str, Any]:
         "devices": sorted({d.device_kind for d in devices}),
         "x64": bool(jax.config.jax_enable_x64),
         "dtype": str(np.dtype(float_dtype())),
-        "prng_impl": str(jax.config.jax_default_prng_impl),
+        "prng_impl": prng_impl or str(jax.config.jax_default_prng_impl),  # the run's generator (--prng)
         "process_count": jax.process_count(),
     }
 
@@ -213,6 +214,7 @@ def assemble(the_plan: Plan, raw: Raw, timing: dict[str, float], probabilities: 
     config["truth"] = the_plan.study.truth(the_plan.points[0])
     config["grid"] = {name: labels for name, labels in the_plan.axes}
     config["key"] = the_plan.key
+    config["prng"] = the_plan.prng
     config["chunk"] = raw.chunks
     dims = [name for name, _ in the_plan.axes] + ["generation"]
     coords = {name: labels for name, labels in the_plan.axes}
@@ -228,7 +230,7 @@ def assemble(the_plan: Plan, raw: Raw, timing: dict[str, float], probabilities: 
         theory=theory,
         per_seed=per_seed,
         timing=timing,
-        environment=environment(),
+        environment=environment(PRNGS[the_plan.prng]),
         quantiles=quantiles,
         fingerprint=fingerprint,
     )

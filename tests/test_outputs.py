@@ -64,8 +64,8 @@ def _dying_after(count, monkeypatch):
     calls = {"n": 0}
     real = sweep.batched_trajectories
 
-    def wrapped(study, generations, mesh):
-        fn = real(study, generations, mesh)
+    def wrapped(*args):
+        fn = real(*args)
 
         class Lowered:
             def __init__(self, lowered):

@@ -81,8 +81,8 @@ def test_interrupted_sweep_resumes_from_finished_chunks(tmp_path, monkeypatch):
     calls = {"n": 0}
     real = sweep.batched_trajectories
 
-    def dying_after_two_chunks(study, generations, mesh):
-        compiled_fn = real(study, generations, mesh)
+    def dying_after_two_chunks(*args):
+        compiled_fn = real(*args)
 
         class Wrapper:
             def lower(self, *args):

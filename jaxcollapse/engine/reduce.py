@@ -29,7 +29,7 @@ import numpy as np
 from jaxtyping import Array, Bool, Float
 
 
-def pairwise_sum(x: Float[Array, "points block width"]) -> Float[Array, "points width"]:
+def pairwise_sum(x: Float[Array, "points block"]) -> Float[Array, " points"]:
     """Sum over axis 1 by a fixed binary tree of additions (deterministic on every backend)."""
     while x.shape[1] > 1:
         if x.shape[1] % 2:
@@ -39,19 +39,19 @@ def pairwise_sum(x: Float[Array, "points block width"]) -> Float[Array, "points 
     return x[:, 0]
 
 
-def device_block_moments(values: Float[Array, "points block width"], valid: Bool[Array, " block"]) -> dict:
-    """One block's (count, shift c, D1, D2) of the seeds where ``valid`` (module docstring)."""
+def device_block_moments(values: Float[Array, "points block"], valid: Bool[Array, " block"]) -> dict:
+    """One generation of one block: shift c, D1 and D2 of the seeds where ``valid`` (module
+    docstring), each [points]."""
     shift = values[:, 0]
-    centred = jnp.where(valid[None, :, None], values - shift[:, None], 0)
-    return {"count": jnp.sum(valid, dtype=jnp.int32), "shift": shift, "sum": pairwise_sum(centred),
-            "sum_sq": pairwise_sum(centred * centred)}
+    centred = jnp.where(valid[None, :], values - shift[:, None], 0)
+    return {"shift": shift, "sum": pairwise_sum(centred), "sum_sq": pairwise_sum(centred * centred)}
 
 
-def host_block_moments(moments: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def host_block_moments(count: np.ndarray, moments: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(count [blocks], mean [points, blocks, T], M2 [points, blocks, T]) in float64 from the
     device's blocks (count [blocks], shift/sum/sum_sq [points, blocks, T]); empty blocks (a run's
     padding) are dropped."""
-    count = moments["count"].astype(np.float64)
+    count = count.astype(np.float64)
     real = count > 0
     count = count[real]
     shift, first, second = (moments[k][:, real].astype(np.float64) for k in ("shift", "sum", "sum_sq"))

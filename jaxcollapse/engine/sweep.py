@@ -33,9 +33,15 @@ from .storage import jsonable, npz_bytes, write_atomic
 from .study import Study, float_dtype
 
 CHUNK_BYTES = 1 << 30  # working-set budget per chunk when --chunk is not given
-SEED_BLOCK = 256  # most seeds per compiled block (and per reduction block)
-BLOCK_BYTES = 2 << 20  # working set of one block: cache-sized (Kazdan d = 100: 8 seeds, 2.4x faster than 128)
+# A seed block per backend: (most seeds, working-set bytes). On a CPU, cache-sized (Kazdan d = 100:
+# 8 seeds, 2.4x faster than 128) and at most 256 seeds; a GPU or TPU needs wide vmaps to fill its
+# cores.
+SEED_BLOCKS = {"cpu": (256, 2 << 20)}
+ACCELERATOR_BLOCK = (16384, 256 << 20)
 MAX_AUTO_CHUNK = 10_000  # 2-core CPU: 10^4-seed vmaps beat 4,096 (benchmarks/) and 10^5
+# --prng: name -> jax.random implementation. Every one keeps results independent of the chunk
+# size and device count (the seed block is the unit of computation); see README "Random numbers".
+PRNGS = {"threefry": "threefry2x32", "philox": "philox4x32", "rbg": "rbg", "unsafe_rbg": "unsafe_rbg"}
 
 
 @dataclass
@@ -50,6 +56,7 @@ class Plan:
     generations: int
     key: int = 0
     chunk: int | None = None
+    prng: str = "threefry"
 
     @property
     def grid_shape(self) -> tuple[int, ...]:
@@ -66,6 +73,7 @@ class Plan:
                 "key": self.key,
                 "dtype": str(np.dtype(float_dtype())),
                 "jax": jax.__version__,
+                **({"prng": self.prng} if self.prng != "threefry" else {}),  # older runs' fingerprints stay valid
             },
             sort_keys=True,
         )
@@ -98,6 +106,7 @@ def plan(
     generations: int = 100,
     key: int = 0,
     chunk: int | None = None,
+    prng: str = "threefry",
 ) -> Plan:
     """Validate settings (name -> value) and grids (name -> list or "v1,v2,...")."""
     settings, grids = dict(settings or {}), dict(grids or {})
@@ -107,6 +116,8 @@ def plan(
         chunk = _positive_int("chunk", chunk)
     if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or key < 0:
         raise ConfigError(f"key={key}: must be a non-negative integer")
+    if prng not in PRNGS:
+        raise ConfigError(f"prng={prng}: must be one of {', '.join(PRNGS)}")
     for name in list(settings) + list(grids):
         study.param(name)  # unknown parameter -> ConfigError
     both = set(settings) & set(grids)
@@ -139,7 +150,7 @@ def plan(
             continue
         values = [jsonable(p[name]) for p in points]
         resolved[name] = values[0] if all(v == values[0] for v in values) else "varies with grid"
-    return Plan(study, resolved, axes, points, seeds, generations, key, chunk)
+    return Plan(study, resolved, axes, points, seeds, generations, key, chunk, prng)
 
 
 @dataclass
@@ -191,12 +202,13 @@ def auto_chunk(study: Study, points: int, seeds: int) -> int:
 
 def seed_block(study: Study, points: int, seeds: int) -> int:
     """Seeds per block, the unit that is compiled (vmapped) and reduced: a power of two, at most
-    SEED_BLOCK, small enough that a block's working set stays near the study's ``block_bytes``
-    (BLOCK_BYTES unless the study sets it), and for a small run no larger than the next power of
-    two >= seeds (at least 8). It depends on the study's structure and the run, never on the
-    chunk size or the device count."""
-    fit = (study.block_bytes or BLOCK_BYTES) // max(1, study.bytes_per_seed() * points)
-    cap = min(SEED_BLOCK, 1 << max(3, int(fit).bit_length() - 1), max(8, 1 << (seeds - 1).bit_length()))
+    the backend's SEED_BLOCKS seeds, small enough that a block's working set stays near the
+    study's ``block_bytes`` (the backend's budget unless the study sets it), and for a small run
+    no larger than the next power of two >= seeds (at least 8). It depends on the study's
+    structure, the run and the backend, never on the chunk size or the device count."""
+    most, budget = SEED_BLOCKS.get(jax.default_backend(), ACCELERATOR_BLOCK)
+    fit = (study.block_bytes or budget) // max(1, study.bytes_per_seed() * points)
+    cap = min(most, 1 << max(3, int(fit).bit_length() - 1), max(8, 1 << (seeds - 1).bit_length()))
     return int(max(8, cap))
 
 
@@ -292,7 +304,7 @@ def execute(
         _stamp(checkpoint, identity or run_identity(the_plan, keep, quantile_seeds), process)
     mesh = Mesh(np.asarray(jax.local_devices()), ("seeds",))
     devices = jax.local_device_count()
-    base_key = jax.random.key(the_plan.key)
+    base_key = jax.random.key(the_plan.key, impl=PRNGS[the_plan.prng])
     seed_count = jnp.asarray(seeds, jnp.uint32)
     later: list[tuple[Path, list[int], int]] = []  # chunks of other processes, for process 0
     built = []  # every group's static structure, checked before anything compiles
@@ -326,7 +338,10 @@ def execute(
                     calls = np.arange(start, start + chunk, dtype=np.uint32).reshape(-1, devices, block)
                     if compiled is None:
                         begin = time.perf_counter()
-                        compiled = batched_trajectories(study, generations, mesh).lower(
+                        # per-seed values leave the program only for kept metrics (and for every
+                        # metric while quantile seeds are sampled)
+                        copied = tuple(study_cls.metrics) if quantile_seeds else keep
+                        compiled = batched_trajectories(study, generations, mesh, copied).lower(
                             params, _on_devices(calls[0], mesh), base_key, seed_count).compile()
                         raw.compile_s += time.perf_counter() - begin
                     dispatched = time.perf_counter()
@@ -385,7 +400,7 @@ class _Chunk:
     start: int
     valid: int  # its seeds below the run's seed count
     path: Path | None
-    outputs: list[tuple[dict[str, jax.Array], dict[str, dict[str, jax.Array]]]]
+    outputs: list[tuple[dict[str, jax.Array], dict[str, dict[str, jax.Array]], jax.Array]]
     dispatched: float
 
 
@@ -428,15 +443,12 @@ def _seed_major(outputs: list[dict[str, Any]], metrics) -> dict[str, np.ndarray]
     return out
 
 
-def _blocks(outputs: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    """Per call block moments [devices, ...] -> count [blocks] and [points, blocks, T+1]."""
-    out = {}
-    for k in outputs[0]:
-        values = np.stack([np.asarray(r[k]) for r in outputs])
-        calls, devices = values.shape[:2]
-        out[k] = values.reshape(calls * devices) if values.ndim == 2 else np.moveaxis(
-            values.reshape(calls * devices, *values.shape[2:]), 0, 1)
-    return out
+def _blocks(outputs: list[Any]) -> np.ndarray:
+    """Per call [devices, points, T+1] (or [devices]) -> [points, blocks, T+1] (or [blocks]),
+    blocks in the order of the global seed indices (calls, then devices)."""
+    values = np.stack([np.asarray(r) for r in outputs])
+    values = values.reshape(-1, *values.shape[2:])
+    return np.moveaxis(values, 0, 1) if values.ndim > 1 else values
 
 
 def _summarise(chunk: _Chunk, keep: tuple[str, ...], quantile_seeds: int) -> dict[str, np.ndarray]:
@@ -444,12 +456,14 @@ def _summarise(chunk: _Chunk, keep: tuple[str, ...], quantile_seeds: int) -> dic
     kept per-seed rows, and its rows among the first ``quantile_seeds`` seeds. Flat in the seed
     count."""
     per_seed = [o[0] for o in chunk.outputs]
-    metrics = list(per_seed[0])
+    metrics = list(chunk.outputs[0][1])
     sampled = max(0, min(chunk.valid, quantile_seeds - chunk.start))
     copied = _seed_major(per_seed, [m for m in metrics if m in keep or sampled])
+    count = _blocks([o[2] for o in chunk.outputs])
     out: dict[str, np.ndarray] = {}
     for m in metrics:
-        out["count"], out[f"{m}:mean"], out[f"{m}:m2"] = host_block_moments(_blocks([o[1][m] for o in chunk.outputs]))
+        blocks = {k: _blocks([o[1][m][k] for o in chunk.outputs]) for k in ("shift", "sum", "sum_sq")}
+        out["count"], out[f"{m}:mean"], out[f"{m}:m2"] = host_block_moments(count, blocks)
         if m in keep:
             out[f"{m}:seeds"] = copied[m][:, : chunk.valid]
         if sampled:

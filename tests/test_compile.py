@@ -1,14 +1,15 @@
 """Compile time is flat in the number of generations and in the grid size: generations are a
 ``lax.scan`` and grid points a ``vmap``, so T = 10 and T = 1000, or 2 and 14 grid points, lower to
-the same program up to its shapes, and compile in about the same time (issue: speed to the floor)."""
+the same program up to its shapes, compiled once per run. (Timing the compile belongs to
+``jaxcollapse bench``, part 2: a timed ratio in a test fails now and then on a loaded machine.)"""
 
 import re
-import time
 
 import jax
 import numpy as np
 from jax.sharding import Mesh
 
+import jaxcollapse as jc
 from jaxcollapse.engine import sweep
 from jaxcollapse.engine.loop import batched_trajectories
 from jaxcollapse.studies import get_study
@@ -32,16 +33,20 @@ def _operations(lowered) -> list[str]:
     return re.findall(r"= ([a-z_.]+)", lowered.as_text())
 
 
-def _compile_s(generations: int, grids: dict) -> float:
-    """Fastest of three cold compiles (a fresh lowering each, no compile cache)."""
-    best = float("inf")
-    for _ in range(3):
-        jax.clear_caches()
-        lowered = _lowered(generations, grids)
-        begin = time.perf_counter()
-        lowered.compile()
-        best = min(best, time.perf_counter() - begin)
-    return best
+def _compiles(generations: int, grids: dict) -> int:
+    """Programs compiled for one run (or read back from the test session's compile cache)."""
+    count = [0]
+
+    def listen(event, duration, **kwargs):
+        count[0] += event in ("/jax/core/compile/backend_compile_duration",
+                              "/jax/compilation_cache/compile_time_saved_sec")
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        jc.run("contaminated-mean", SETTINGS, grids, seeds=64, generations=generations, keep=(), cache=False)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+    return count[0]
 
 
 SMALL = {"alpha": [0.1, 0.5]}
@@ -51,9 +56,7 @@ LARGE = {"alpha": list(np.linspace(0, 0.9, 7)), "deploy": ["erm", "weighted"]}
 def test_compile_is_flat_in_generations_and_grid_size():
     assert _operations(_lowered(10, {})) == _operations(_lowered(1000, {}))
     assert _operations(_lowered(10, SMALL)) == _operations(_lowered(10, LARGE))
-    jax.config.update("jax_enable_compilation_cache", False)
-    try:
-        assert _compile_s(1000, {}) < 2 * _compile_s(10, {})
-        assert _compile_s(10, LARGE) < 2 * _compile_s(10, SMALL)
-    finally:
-        jax.config.update("jax_enable_compilation_cache", True)
+    # one program per run, whatever T and the grid size (after a warm-up run has compiled the
+    # host-side helpers); the compile-time ratio is timed by ``jaxcollapse bench``
+    _compiles(5, {})
+    assert _compiles(10, SMALL) == _compiles(1000, LARGE) == 1

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 from jax.sharding import Mesh, PartitionSpec
 
 from .reduce import device_block_moments
-from .study import Metrics, Study
+from .study import Metrics, Study, float_dtype
 
 
 def trajectory(study: Study, params, key: jax.Array, generations: int) -> Metrics:
@@ -34,8 +34,8 @@ def batched_trajectories(study: Study, generations: int, mesh: Mesh, per_seed: t
     axis 0) of a vmap over seeds, the same computation as ``trajectory`` per seed, and reduces the
     block's metrics at each generation while they are in cache (``reduce.device_block_moments``).
     Returns (per-seed metrics [devices, points, block, T+1] of the metrics named in ``per_seed``
-    (None: all), block moments of every metric [devices, points, T+1] and the block's count
-    [devices]); what is not kept never leaves the program. The engine calls this one compiled
+    (None: all), block moments of every metric [devices, points, metrics in ``study.metrics``
+    order, T+1] and the block's count [devices]); what is not kept never leaves the program. The engine calls this one compiled
     program for every block of a run, so a program depends on the study's structure, the grid, T
     and the block, never on the seed count or the chunk size (a persistent compile cache serves
     every run of those shapes).
@@ -53,7 +53,8 @@ def batched_trajectories(study: Study, generations: int, mesh: Mesh, per_seed: t
 
         def summary(metrics):
             kept = {m: v for m, v in metrics.items() if per_seed is None or m in per_seed}
-            return kept, {m: device_block_moments(v, valid) for m, v in metrics.items()}
+            values = jnp.stack([jnp.asarray(metrics[m], float_dtype()) for m in study.metrics], axis=-1)
+            return kept, device_block_moments(values, valid)
 
         init = jax.vmap(jax.vmap(lambda p, k: study.init(jax.random.fold_in(k, 0), p), in_axes=(None, 0)),
                         in_axes=(0, None))
@@ -65,7 +66,7 @@ def batched_trajectories(study: Study, generations: int, mesh: Mesh, per_seed: t
             return state, summary(metrics)
 
         _, rest = jax.lax.scan(body, state, jnp.arange(1, generations + 1))
-        # generation axis last: per-seed [points, block, T+1], moments [points, T+1]
+        # generation axis last: per-seed [points, block, T+1], moments [points, metrics, T+1]
         kept, moments = jax.tree.map(lambda a, b: jnp.moveaxis(jnp.concatenate([a[None], b]), 0, -1),
                                      summary(first), rest)
         return jax.tree.map(lambda x: x[None], (kept, moments, jnp.sum(valid, dtype=jnp.int32)))

@@ -400,7 +400,7 @@ class _Chunk:
     start: int
     valid: int  # its seeds below the run's seed count
     path: Path | None
-    outputs: list[tuple[dict[str, jax.Array], dict[str, dict[str, jax.Array]], jax.Array]]
+    outputs: list[tuple[dict[str, jax.Array], dict[str, jax.Array], jax.Array]]
     dispatched: float
 
 
@@ -416,7 +416,7 @@ def _finish(chunk: _Chunk | None, raw: Raw, members: list[int], keep: tuple[str,
     raw.last_ready = ready
     raw.run_s += elapsed
     raw.computed += 1
-    summary = _summarise(chunk, keep, quantile_seeds)
+    summary = _summarise(chunk, tuple(raw.moments), keep, quantile_seeds)  # study.metrics order
     if chunk.path is not None:
         write_atomic(chunk.path, npz_bytes({**summary, "run_s": np.float64(elapsed)}, compress=False))
     _hand_over(raw, members, chunk.start, chunk.path, summary, later, processes)
@@ -451,19 +451,19 @@ def _blocks(outputs: list[Any]) -> np.ndarray:
     return np.moveaxis(values, 0, 1) if values.ndim > 1 else values
 
 
-def _summarise(chunk: _Chunk, keep: tuple[str, ...], quantile_seeds: int) -> dict[str, np.ndarray]:
+def _summarise(chunk: _Chunk, metrics: tuple[str, ...], keep: tuple[str, ...], quantile_seeds: int) -> dict[str, np.ndarray]:
     """What a finished chunk contributes: block moments per metric (reduced on the devices), its
     kept per-seed rows, and its rows among the first ``quantile_seeds`` seeds. Flat in the seed
     count."""
     per_seed = [o[0] for o in chunk.outputs]
-    metrics = list(chunk.outputs[0][1])
     sampled = max(0, min(chunk.valid, quantile_seeds - chunk.start))
     copied = _seed_major(per_seed, [m for m in metrics if m in keep or sampled])
     count = _blocks([o[2] for o in chunk.outputs])
+    blocks = {k: _blocks([o[1][k] for o in chunk.outputs]) for k in ("shift", "sum", "sum_sq")}
     out: dict[str, np.ndarray] = {}
-    for m in metrics:
-        blocks = {k: _blocks([o[1][m][k] for o in chunk.outputs]) for k in ("shift", "sum", "sum_sq")}
-        out["count"], out[f"{m}:mean"], out[f"{m}:m2"] = host_block_moments(count, blocks)
+    for j, m in enumerate(metrics):
+        out["count"], out[f"{m}:mean"], out[f"{m}:m2"] = host_block_moments(
+            count, {k: v[:, :, j] for k, v in blocks.items()})
         if m in keep:
             out[f"{m}:seeds"] = copied[m][:, : chunk.valid]
         if sampled:

@@ -35,10 +35,10 @@ def batched_trajectories(study: Study, generations: int, mesh: Mesh, per_seed: t
     block's metrics at each generation while they are in cache (``reduce.device_block_moments``).
     Returns (per-seed metrics [devices, points, block, T+1] of the metrics named in ``per_seed``
     (None: all), block moments of every metric [devices, points, metrics in ``study.metrics``
-    order, T+1] and the block's count [devices]); what is not kept never leaves the program. The engine calls this one compiled
-    program for every block of a run, so a program depends on the study's structure, the grid, T
-    and the block, never on the seed count or the chunk size (a persistent compile cache serves
-    every run of those shapes).
+    order, T+1] and the block's count [devices]); what is not kept never leaves the program.
+    The engine calls this one compiled program for every block of a run, so a program depends
+    on the study's structure, the grid, T and the block, never on the seed count or the chunk
+    size (a persistent compile cache serves every run of those shapes).
 
     The key of seed i is ``fold_in(base_key, i)``, with i the global seed index. Every block is
     the same compiled computation on every device, for any chunk size or device count. Results

@@ -14,9 +14,28 @@ _SCHEDULER_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
 if "xla_cpu_enable_concurrency_optimized_scheduler" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_SCHEDULER_FLAG}".strip()
 
-from .api import reproduce, run  # noqa: E402
-from .engine import ConfigError, Param  # noqa: E402
-from .models import Model, Statistics  # noqa: E402
-from .results import Result, load  # noqa: E402
-
+# The public names load on first use (PEP 562), so that ``jaxcollapse --help`` and the CLI's
+# argument errors answer without importing jax.
+_PUBLIC = {
+    "reproduce": "api", "run": "api", "ConfigError": "engine.params", "Param": "engine.params",
+    "Model": "models", "Statistics": "models", "Result": "results", "load": "results",
+}
 __all__ = ["ConfigError", "Model", "Param", "Result", "Statistics", "__version__", "load", "reproduce", "run"]
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+    else:
+        try:
+            value = importlib.import_module(f".{name}", __name__)  # a submodule: jc.api, jc.plot, ...
+        except ModuleNotFoundError:
+            raise AttributeError(f"module 'jaxcollapse' has no attribute {name!r}") from None
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))

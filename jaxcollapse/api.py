@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import jax
 
 from .engine.params import ConfigError
-from .engine.sweep import execute, plan, prepare_keep, run_identity
+from .engine.sweep import execute, per_seed_bytes, plan, prepare_keep, run_identity
 from .results import Result, assemble, guard_output
 from .studies import get_preset, get_study
 
@@ -61,6 +62,7 @@ def run(
     force: bool = False,
     cache: bool | None = None,
     prng: str = "threefry",
+    invocation: dict[str, Any] | None = None,
 ) -> Result | None:
     """Run ``study`` for every grid point x seed as one compiled computation per shape.
 
@@ -68,7 +70,9 @@ def run(
     or a ``jc.Model``.
 
     settings: {name: value or schedule expression}; grids: {name: [values] or "v1,v2"};
-    keep: metrics whose per-seed arrays are kept (None = all); checkpoint: a directory
+    keep: metrics whose per-seed arrays are kept: None (default) keeps every metric for as
+    many seeds as fit in 1 GiB (all of them, unless the run is very large; it says so),
+    ``"all"`` every seed, ``"none"`` nothing, or a list of names; checkpoint: a directory
     where finished chunks are stored atomically, so that a rerun resumes; quantiles:
     probabilities whose quantiles (over the first ``quantile_seeds`` seeds) are reported.
     out: a directory the results are saved to (summary.json, per_seed.npz), with its finished
@@ -78,15 +82,19 @@ def run(
     JAXCOLLAPSE_NO_CACHE=1.
     prng: the random-number generator: ``threefry`` (default), ``philox``, ``rbg`` or
     ``unsafe_rbg`` (README, "Random numbers": speed and what each guarantees).
+    invocation: what summary.json records as the call that made the run (default: this call,
+    written as Python; the CLI records its command line, preset and sweep file).
     In a multi-process run (``init_distributed``) only process 0 returns a Result.
     Raises ConfigError (before anything compiles) on any invalid input.
     """
     probabilities = _probabilities(quantiles)
+    if invocation is None:
+        invocation = {"python": _call_text(study, settings, grids, seeds, generations, key, x64, prng)}
     set_x64(x64)
     begin = time.perf_counter()
     the_plan = plan(get_study(study), settings, grids, seeds, generations, key, chunk, prng)
-    keep = prepare_keep(the_plan, keep)
-    identity = run_identity(the_plan, keep, quantile_seeds if probabilities else 0)
+    keep, kept_seeds = _bounded_keep(the_plan, keep)
+    identity = run_identity(the_plan, keep, quantile_seeds if probabilities else 0, kept_seeds)
     if out is not None:
         out = Path(out)
         guard_output(out, identity, force)
@@ -99,6 +107,7 @@ def run(
         progress=progress,
         quantile_seeds=quantile_seeds if probabilities else 0,
         identity=identity,
+        kept_seeds=kept_seeds,
     )
     if raw is None:
         return None
@@ -111,10 +120,58 @@ def run(
         "resumed_run_s": raw.resumed_run_s,  # what those chunks cost the earlier call
     }
     result = assemble(the_plan, raw, timing, probabilities, identity)
+    result.invocation = dict(invocation)
     if out is not None:
         result.save(out)
         shutil.rmtree(out / "chunks", ignore_errors=True)
     return result
+
+
+KEEP_DEFAULT_BYTES = 2**30  # the default keeps per-seed arrays up to this size (then the first seeds)
+
+
+def _bounded_keep(the_plan, keep: Any) -> tuple[tuple[str, ...], int | None]:
+    """``keep``: None (every metric, for as many seeds as fit in KEEP_DEFAULT_BYTES, saying so
+    in one line when that is fewer than all), ``"all"`` (every metric, every seed), ``"none"``,
+    or metric names (every seed). Returns the metrics and the kept seed count (None: all)."""
+    if isinstance(keep, str):
+        keep = {"all": the_plan.study.metrics, "none": ()}.get(keep, tuple(k.strip() for k in keep.split(",") if k.strip()))
+        return prepare_keep(the_plan, keep), None
+    if keep is not None:
+        return prepare_keep(the_plan, keep), None
+    metrics = prepare_keep(the_plan, None)
+    full = per_seed_bytes(the_plan, len(metrics), the_plan.seeds)
+    if full <= KEEP_DEFAULT_BYTES or not metrics:
+        return metrics, None
+    kept = max(1, KEEP_DEFAULT_BYTES // per_seed_bytes(the_plan, len(metrics), 1))
+    sys.stderr.write(f"jaxcollapse: keeping per-seed arrays for the first {kept} of {the_plan.seeds} seeds "
+                     f"(all would take {full / 2**30:.1f} GiB; --keep all keeps every seed, --keep none none; "
+                     "means, errors and quantiles use every seed)\n")
+    return metrics, kept
+
+
+def _call_text(study, settings, grids, seeds, generations, key, x64, prng) -> str:
+    """The call as Python, for summary.json (a Model or class is named, not reproduced)."""
+    name = study if isinstance(study, str) else getattr(study, "name", repr(study))
+    parts = [repr(name)]
+    parts += [f"{k}={_value_text(v)}" for k, v in (("settings", settings), ("grids", grids)) if v]
+    parts += [f"seeds={seeds}", f"generations={generations}", f"key={key}"]
+    parts += ["x64=True"] if x64 else []
+    parts += [f"prng={prng!r}"] if prng != "threefry" else []
+    return f"jc.run({', '.join(parts)})"
+
+
+def _value_text(value: Any) -> str:
+    """Python source-like text of a setting; a function is named, an array listed."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_value_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_value_text(v) for v in value) + "]"
+    if callable(value):
+        return f"<function {getattr(value, '__name__', '?')}>"
+    if hasattr(value, "tolist"):
+        return repr(value.tolist())
+    return repr(value)
 
 
 def _probabilities(quantiles: Any) -> tuple[float, ...]:
@@ -150,4 +207,5 @@ def reproduce(name: str, quick: bool = False, **overrides: Any) -> Result:
     """Run a registered preset (``quick`` = its small CI-sized variant)."""
     spec = get_preset(name).resolved(quick)
     spec.update(overrides)
+    spec.setdefault("invocation", {"python": f"jc.reproduce({name!r}, quick={quick})", "preset": name, "quick": quick})
     return run(**spec)

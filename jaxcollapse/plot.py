@@ -1,25 +1,94 @@
-"""Figures: metric trajectories with 95% confidence bands and theory overlays, and
-phase-diagram heatmaps of the last generation over two grid axes."""
+"""Figures: metric trajectories with 95% confidence bands, theory overlays and (for skewed
+metrics) the median with its 10-90% band; phase-diagram heatmaps of the last generation.
+
+Drawing and saving are separate: ``trajectories_figure``, ``phase_figure`` and ``grid_figure``
+return a matplotlib ``Figure`` (a notebook shows it inline; no pyplot state, no GUI window);
+``save_figure`` writes it in the formats and resolution of ``--figure-format`` / ``--dpi``.
+
+Rules, the same for every study:
+
+* one y-scale per metric row, shared by its panels: logarithmic when every finite value drawn
+  in the row is positive and they span more than two decades, linear otherwise;
+* a metric whose mean is one number at every grid point and generation is left out (a note
+  under the title names it);
+* skewed metrics: where per-seed values are at hand (quantiles 0.1, 0.5 and 0.9 requested, or
+  the metric's per-seed arrays kept), a metric is drawn with its median and 10-90% band beside
+  the mean when, somewhere in the panel, |mean - median| exceeds a quarter of the 10-90% width
+  (a symmetric distribution has them equal; for replace at n = 10 the mean of the variance is
+  carried by a few seeds and the median sits far below it).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import itertools
+import textwrap
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from .results import Result  # noqa: E402
+from .engine.params import ConfigError
+from .results import Result
 
 MAX_PANELS = 16
+FORMATS = ("png", "pdf", "svg")
+DEFAULT_DPI = 150
+SKEW_RULE = 0.25  # |mean - median| > SKEW_RULE x (q90 - q10) somewhere: draw the median band
+
+_settings: contextvars.ContextVar[tuple[tuple[str, ...], int]] = contextvars.ContextVar(
+    "figure_settings", default=(("png",), DEFAULT_DPI))
+
+
+def figure_options(formats: str | list[str] | tuple[str, ...] | None = None, dpi: int | None = None
+                   ) -> tuple[tuple[str, ...], int]:
+    """Checked ``--figure-format`` (comma list of png, pdf, svg) and ``--dpi`` (ConfigError)."""
+    items = formats.split(",") if isinstance(formats, str) else list(formats or ["png"])
+    items = [f.strip().lower().lstrip(".") for f in items if f.strip()]
+    bad = [f for f in items if f not in FORMATS]
+    if bad or not items:
+        raise ConfigError(f"figure-format={formats}: must be a comma list of {', '.join(FORMATS)}")
+    dpi = DEFAULT_DPI if dpi is None else dpi
+    if isinstance(dpi, bool) or not isinstance(dpi, (int, np.integer)) or not 20 <= dpi <= 1200:
+        raise ConfigError(f"dpi={dpi}: must be an integer from 20 to 1200")
+    return tuple(dict.fromkeys(items)), int(dpi)
+
+
+@contextlib.contextmanager
+def figure_settings(formats: tuple[str, ...], dpi: int):
+    """Within the block, ``save_figure`` writes these formats at this dpi (the CLI sets it
+    around the standard and the presets' own figures)."""
+    token = _settings.set(figure_options(formats, dpi))
+    try:
+        yield
+    finally:
+        _settings.reset(token)
+
+
+def save_figure(fig: Figure, path: str | Path, formats: tuple[str, ...] | None = None,
+                dpi: int | None = None) -> list[Path]:
+    """Write ``fig`` to ``path`` with each format's suffix (``path``'s own suffix is replaced)."""
+    chosen, chosen_dpi = _settings.get()
+    formats, dpi = figure_options(formats or chosen, dpi or chosen_dpi)
+    stem = Path(path).with_suffix("")
+    written = []
+    for fmt in formats:
+        target = stem.with_name(f"{stem.name}.{fmt}")
+        fig.savefig(target, dpi=dpi, bbox_inches="tight")
+        written.append(target)
+    return written
 
 
 def _log_scale(values: np.ndarray) -> bool:
     finite = values[np.isfinite(values)]
     return finite.size > 0 and finite.min() > 0 and finite.max() / finite.min() > 100
+
+
+def _constant(result: Result, metric: str) -> bool:
+    mean = result.mean(metric)
+    finite = mean[np.isfinite(mean)]
+    return finite.size == mean.size and finite.size > 0 and np.all(finite == finite.flat[0])
 
 
 def _panels(result: Result) -> list[tuple[tuple[int, ...], str]]:
@@ -33,53 +102,109 @@ def _panels(result: Result) -> list[tuple[tuple[int, ...], str]]:
     return out
 
 
-def plot_trajectories(result: Result, path: Path, metrics: list[str] | None = None) -> Path:
-    metrics = metrics or list(result.metrics)
+def spread(result: Result, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(q10, median, q90) over seeds, grid-shaped like the means, from the requested quantiles
+    or the kept per-seed arrays; None when neither holds them."""
+    stored = result.quantiles.get("metrics", {}).get(metric, {}) if result.quantiles else {}
+    keys = {round(float(q), 6): q for q in stored}
+    if all(p in keys for p in (0.1, 0.5, 0.9)):
+        return tuple(np.asarray(stored[keys[p]], np.float64) for p in (0.1, 0.5, 0.9))
+    if metric in result.per_seed:
+        values = np.asarray(result.per_seed[metric], np.float64)
+        with np.errstate(invalid="ignore"), _quiet():
+            q = np.nanquantile(values, [0.1, 0.5, 0.9], axis=-2)
+        return q[0], q[1], q[2]
+    return None
+
+
+@contextlib.contextmanager
+def _quiet():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
+def skewed(mean: np.ndarray, band: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> bool:
+    """The documented rule: |mean - median| > SKEW_RULE x (q90 - q10) somewhere."""
+    if band is None:
+        return False
+    low, median, high = band
+    with np.errstate(invalid="ignore"):
+        gap = np.abs(mean - median) > SKEW_RULE * (high - low)
+    return bool(np.any(gap & np.isfinite(mean) & np.isfinite(median)))
+
+
+def _title(text: str, width: int) -> str:
+    return "\n".join(textwrap.wrap(text, width)) if text else text
+
+
+def trajectories_figure(result: Result, metrics: list[str] | None = None) -> Figure:
+    """One row per metric, one panel per combination of grid axes 1.., one line per value of
+    the first grid axis: mean ± 1.96 SE, theory dashed, median and 10-90% band where skewed."""
+    requested = list(metrics or result.metrics)
+    shown = [m for m in requested if not _constant(result, m)] or requested[:1]
+    dropped = [m for m in requested if m not in shown]
     grid_dims = result.dims[:-1]
     panels = _panels(result) if grid_dims else [((), "")]
     lines = result.coords[grid_dims[0]] if grid_dims else [None]
     generations = np.asarray(result.coords["generation"])
-    fig, axes = plt.subplots(
-        len(metrics), len(panels), figsize=(3.6 * len(panels) + 1, 2.6 * len(metrics)),
-        squeeze=False, sharex=True,
-    )
-    colors = plt.cm.viridis(np.linspace(0, 0.9, max(len(lines), 1)))
-    for row, metric in enumerate(metrics):
+    fig = Figure(figsize=(3.6 * len(panels) + 1, 2.6 * len(shown) + 0.6), layout="constrained")
+    axes = fig.subplots(len(shown), len(panels), squeeze=False, sharex=True, sharey="row")
+    colors = matplotlib_colors(len(lines))
+    for row, metric in enumerate(shown):
         mean, stderr = result.mean(metric), result.stderr(metric)
         theory = result.theory.get(metric)
+        band = spread(result, metric)
+        median_too = skewed(mean, band)
+        drawn = []
         for col, (combo, title) in enumerate(panels):
             ax = axes[row, col]
-            indices = [((k,) if grid_dims else ()) + combo for k in range(len(lines))]
-            for k, (label, index) in enumerate(zip(lines, indices)):
+            for k, label in enumerate(lines):
+                index = ((k,) if grid_dims else ()) + combo
                 m, s = mean[index], stderr[index]
-                name = f"{grid_dims[0]}={label}" if grid_dims else "simulation"
+                name = f"{grid_dims[0]}={label}" if grid_dims else "mean"
                 ax.plot(generations, m, color=colors[k], lw=1.4, label=name)
                 ax.fill_between(generations, m - 1.96 * s, m + 1.96 * s, color=colors[k], alpha=0.25, lw=0)
+                drawn.append(m)
+                if median_too:
+                    low, median, high = (b[index] for b in band)
+                    ax.plot(generations, median, color=colors[k], lw=1.0, ls=":",
+                            label="median, 10-90%" if k == 0 else None)
+                    ax.fill_between(generations, low, high, color=colors[k], alpha=0.08, lw=0)
+                    drawn += [median, low, high]
                 if theory is not None and np.any(np.isfinite(theory[index])):
                     ax.plot(generations, theory[index], color="k", ls="--", lw=0.8,
                             label="theory" if k == 0 else None)
-            if _log_scale(np.stack([mean[index] for index in indices])):
-                ax.set_yscale("log")
             if row == 0:
-                ax.set_title(title, fontsize=9)
+                ax.set_title(_title(title, 40), fontsize=8)
             if col == 0:
                 ax.set_ylabel(metric)
-            if row == len(metrics) - 1:
+            if row == len(shown) - 1:
                 ax.set_xlabel("generation")
-    axes[0, 0].legend(fontsize=7, loc="best")
-    fig.suptitle(f"{result.study}: {result.seeds} seeds, mean ± 95% CI", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+        if _log_scale(np.concatenate([np.ravel(d) for d in drawn])):
+            axes[row, 0].set_yscale("log")  # shared by the row
+        axes[row, 0].legend(fontsize=7, loc="best")
+    note = f"; constant, not drawn: {', '.join(dropped)}" if dropped else ""
+    fig.suptitle(_title(f"{result.study}: {result.seeds} seeds, mean ± 95% CI{note}", 110), fontsize=10)
+    return fig
 
 
-def plot_phase(result: Result, path: Path, metrics: list[str] | None = None, generation: int = -1) -> Path:
+def matplotlib_colors(count: int) -> np.ndarray:
+    from matplotlib import colormaps
+
+    return colormaps["viridis"](np.linspace(0, 0.9, max(count, 1)))
+
+
+def phase_figure(result: Result, metrics: list[str] | None = None, generation: int = -1) -> Figure:
     """Heatmap of each metric at ``generation`` over the first two grid axes (the others at
-    their first value)."""
-    metrics = metrics or list(result.metrics)
+    their first value); constant metrics are left out."""
+    requested = list(metrics or result.metrics)
+    metrics = [m for m in requested if not _constant(result, m)] or requested[:1]
     row_dim, col_dim = result.dims[0], result.dims[1]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
+    fig = Figure(figsize=(4.2 * len(metrics), 3.8), layout="constrained")
+    axes = fig.subplots(1, len(metrics), squeeze=False)
     rest = (0,) * (len(result.dims) - 3)
     fixed = ", ".join(f"{d}={result.coords[d][0]}" for d in result.dims[2:-1])
     for ax, metric in zip(axes[0], metrics):
@@ -90,47 +215,61 @@ def plot_phase(result: Result, path: Path, metrics: list[str] | None = None, gen
         ax.set_xlabel(col_dim)
         ax.set_ylabel(row_dim)
         where = f" ({fixed})" if fixed else ""
-        ax.set_title(f"{metric} at generation {result.coords['generation'][generation]}{where}", fontsize=9)
+        ax.set_title(_title(f"{metric} at generation {result.coords['generation'][generation]}{where}", 45), fontsize=8)
         fig.colorbar(image, ax=ax)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
 
 
-def save_grid_figure(result: Result, metric: str, rows: str, cols: str, lines: str,
-                     path: str | Path, log_y: bool = False) -> Path:
-    """One panel per (rows, cols) coordinate pair, one line per ``lines`` value."""
+def grid_figure(result: Result, metric: str, rows: str, cols: str, lines: str, log_y: bool = False) -> Figure:
+    """One panel per (rows, cols) coordinate pair, one line per ``lines`` value, theory dashed;
+    with ``log_y`` the y-axes share one log scale where the means allow it."""
     order = [result.dims.index(d) for d in (rows, cols, lines)] + [len(result.dims) - 1]
     mean = np.transpose(result.mean(metric), order)
     theory = result.theory.get(metric)
     theory = None if theory is None else np.transpose(theory, order)
     n_rows, n_cols, n_lines = mean.shape[:3]
     generations = np.asarray(result.coords["generation"])
-    colors = plt.cm.viridis(np.linspace(0, 0.9, n_lines))
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.4 * n_cols, 2.4 * n_rows), squeeze=False, sharex=True)
+    colors = matplotlib_colors(n_lines)
+    fig = Figure(figsize=(3.4 * n_cols, 2.4 * n_rows + 0.5), layout="constrained")
+    axes = fig.subplots(n_rows, n_cols, squeeze=False, sharex=True, sharey="row")
     for i, j in np.ndindex(n_rows, n_cols):
         ax = axes[i, j]
         for k in range(n_lines):
             ax.plot(generations, mean[i, j, k], color=colors[k], label=f"{lines}={result.coords[lines][k]}")
             if theory is not None and np.any(np.isfinite(theory[i, j, k])):
                 ax.plot(generations, theory[i, j, k], color="k", ls="--", lw=0.7)
-        if log_y and _log_scale(mean[i, j]):
-            ax.set_yscale("log")
         ax.set_title(f"{rows}={result.coords[rows][i]}, {cols}={result.coords[cols][j]}", fontsize=8)
+    for i in range(n_rows):
+        if log_y and _log_scale(mean[i]):
+            axes[i, 0].set_yscale("log")
     axes[0, 0].legend(fontsize=6)
     fig.suptitle(f"{metric} ({result.seeds} seeds; dashed: theory)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return fig
 
 
-def plot_result(result: Result, out_dir: str | Path, metrics: list[str] | None = None) -> list[Path]:
-    """figure.png always; phase.png as well for grids of two or more axes (``metrics``: None = all)."""
+def plot_trajectories(result: Result, path: Path, metrics: list[str] | None = None) -> Path:
+    """``trajectories_figure`` saved to ``path`` (kept for scripts written against 0.1)."""
+    return save_figure(trajectories_figure(result, metrics), path)[0]
+
+
+def plot_phase(result: Result, path: Path, metrics: list[str] | None = None, generation: int = -1) -> Path:
+    """``phase_figure`` saved to ``path``."""
+    return save_figure(phase_figure(result, metrics, generation), path)[0]
+
+
+def save_grid_figure(result: Result, metric: str, rows: str, cols: str, lines: str,
+                     path: str | Path, log_y: bool = False) -> Path:
+    """``grid_figure`` saved to ``path``."""
+    return save_figure(grid_figure(result, metric, rows, cols, lines, log_y), path)[0]
+
+
+def plot_result(result: Result, out_dir: str | Path, metrics: list[str] | None = None,
+                formats: tuple[str, ...] | None = None, dpi: int | None = None) -> list[Path]:
+    """figure.<fmt> always; phase.<fmt> as well for grids of two or more axes (``metrics``:
+    None = all)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = [plot_trajectories(result, out / "figure.png", metrics)]
+    paths = save_figure(trajectories_figure(result, metrics), out / "figure.png", formats, dpi)
     if len(result.dims) >= 3:
-        paths.append(plot_phase(result, out / "phase.png", metrics))
+        paths += save_figure(phase_figure(result, metrics), out / "phase.png", formats, dpi)
     return paths

@@ -10,11 +10,15 @@ Layout of ``summary.json`` (fields are only ever added, never renamed or dropped
   quantiles:   (only when requested) {probabilities, seeds, metrics: {name: {"0.5": nested
                list, ...}}}: quantiles over the first ``seeds`` seeds, same shape as the means
   config.prng: the generator chosen with --prng (threefry unless set)
+  invocation:  what made the run: {"command": the CLI line, "preset", "quick", "config_file":
+               {"path", "contents"}} or {"python": the jc.run / jc.reproduce call}
   fingerprint: a hash of everything the numbers depend on (study, resolved grid points, seeds,
                generations, key, dtype, jax version, kept metrics, quantile seeds)
 Non-finite numbers are written as null (JSON has no -inf); ``per_seed.npz`` keeps them.
 ``per_seed.npz`` holds one array per kept metric with dims ``dims[:-1] + ["seed",
-"generation"]``, plus ``dims`` and ``coord_<name>`` arrays: numpy alone can read it.
+"generation"]``, plus ``dims``, ``coord_<name>`` and ``seed`` (the seed indices held: every
+seed, or the first ones when a very large run's default kept only those) arrays: numpy alone
+can read it.
 """
 
 from __future__ import annotations
@@ -70,12 +74,62 @@ class Result:
     environment: dict[str, Any] = field(default_factory=dict)
     quantiles: dict[str, Any] = field(default_factory=dict)
     fingerprint: str = ""
+    invocation: dict[str, Any] = field(default_factory=dict)
 
-    def mean(self, metric: str) -> np.ndarray:
-        return self.metrics[metric]["mean"]
+    def mean(self, metric: str, **labels: Any) -> np.ndarray:
+        """The mean over seeds, dims as ``self.dims``; keyword labels select grid points,
+        e.g. ``result.mean("var", regime="accumulate", n=100)`` (a dim given drops out)."""
+        return self.select(self._metric(metric)["mean"], labels)
 
-    def stderr(self, metric: str) -> np.ndarray:
-        return self.metrics[metric]["stderr"]
+    def stderr(self, metric: str, **labels: Any) -> np.ndarray:
+        """The standard error of the mean, selected like ``mean``."""
+        return self.select(self._metric(metric)["stderr"], labels)
+
+    def quantile(self, metric: str, q: float, **labels: Any) -> np.ndarray:
+        """A requested quantile (``quantiles=``) over the first ``quantile_seeds`` seeds."""
+        stored = self.quantiles.get("metrics", {}).get(metric, {}) if self.quantiles else {}
+        for key, values in stored.items():
+            if abs(float(key) - float(q)) < 1e-9:
+                return self.select(values, labels)
+        have = ", ".join(self.quantiles.get("metrics", {}).get(metric, {})) or "none"
+        raise ConfigError(f"quantile q={q}: not computed for {metric} (computed: {have}; run with quantiles=...)")
+
+    def _metric(self, metric: str) -> dict[str, np.ndarray]:
+        if metric not in self.metrics:
+            raise ConfigError(f"metric={metric!r}: not a metric of {self.study} (metrics: {', '.join(self.metrics)})")
+        return self.metrics[metric]
+
+    def select(self, values: np.ndarray, labels: dict[str, Any]) -> np.ndarray:
+        """``values`` (dims ``self.dims``, or with ``seed`` before ``generation``) at the
+        given coordinate labels; a label matches its coordinate by value (100 == 100.0 ==
+        "100")."""
+        index: list[Any] = [slice(None)] * np.ndim(values)
+        for dim, label in labels.items():
+            if dim not in self.dims:
+                raise ConfigError(f"{dim}={label!r}: not a dimension of this result (dims: {', '.join(self.dims)})")
+            coords = self.coords[dim]
+            matches = [i for i, c in enumerate(coords) if _same_label(c, label)]
+            if not matches:
+                raise ConfigError(f"{dim}={label!r}: not among its labels ({', '.join(map(str, coords))})")
+            index[self.dims.index(dim)] = matches[0]
+        return np.asarray(values)[tuple(index)]
+
+    def to_xarray(self, per_seed: bool = False):
+        """An ``xarray.Dataset`` labelled like summary.json: one data variable per metric with
+        dims ``dims`` + ``statistic`` (mean, stderr, theory, and q<p> for each requested
+        quantile); attrs hold study, seeds, config, environment and invocation (as JSON).
+        ``per_seed=True``: the kept per-seed arrays instead, dims ``dims[:-1]`` + seed +
+        generation. Select a metric with ``ds["var"]`` (``ds.var`` is Dataset's own method)."""
+        from .labelled import to_xarray
+
+        return to_xarray(self, per_seed)
+
+    def to_dataframe(self):
+        """A long-form pandas DataFrame: one row per grid point x generation x metric, columns
+        for each grid dim, generation, metric, mean, stderr, theory and requested quantiles."""
+        from .labelled import to_dataframe
+
+        return to_dataframe(self)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -93,6 +147,7 @@ class Result:
             "environment": dict(self.environment),
             **({"quantiles": _quantile_json(self.quantiles)} if self.quantiles else {}),
             **({"fingerprint": self.fingerprint} if self.fingerprint else {}),
+            **({"invocation": self.invocation} if self.invocation else {}),
         }
 
     def save(self, out_dir: str | Path) -> Path:
@@ -101,6 +156,8 @@ class Result:
         write_atomic(out / "summary.json", dumps_summary(self.summary()).encode())
         arrays = {m: v for m, v in self.per_seed.items()}
         arrays["dims"] = np.asarray(self.dims[:-1] + ["seed", "generation"])
+        if self.per_seed:  # which seeds the arrays hold (the first ones; all unless bounded)
+            arrays["seed"] = np.arange(next(iter(self.per_seed.values())).shape[-2])
         for name, labels in self.coords.items():
             arrays[f"coord_{name}"] = np.asarray([str(x) if isinstance(x, str) else x for x in labels])
         write_atomic(out / "per_seed.npz", npz_bytes(arrays))
@@ -154,9 +211,22 @@ def remove_run(out: Path) -> None:
     names = manifest.read_text().split() if manifest.exists() else []
     for name in [*names, "summary.json", "per_seed.npz", MANIFEST]:
         path = out / name
-        if path.is_file() and path.resolve().parent == out.resolve():
+        if path.resolve().parent != out.resolve():
+            continue
+        if path.is_file():
             path.unlink()
+        elif path.is_dir() and path.suffix == ".zarr":  # a Dataset written with --format zarr
+            shutil.rmtree(path)
     shutil.rmtree(out / "chunks", ignore_errors=True)
+
+
+def _same_label(coord: Any, label: Any) -> bool:
+    if coord == label or str(coord) == str(label):
+        return True
+    try:
+        return float(coord) == float(label)
+    except (TypeError, ValueError):
+        return False
 
 
 def _quantile_json(quantiles: dict[str, Any]) -> dict[str, Any]:
@@ -208,7 +278,7 @@ def assemble(the_plan: Plan, raw: Raw, timing: dict[str, float], probabilities: 
             theory.setdefault(m, np.full((len(the_plan.points), shape[-1]), np.nan))[index] = curve
     theory = {m: v.reshape(shape) for m, v in theory.items()}
     per_seed = {
-        m: v.reshape(the_plan.grid_shape + (seeds, shape[-1])) for m, v in raw.per_seed.items()
+        m: v.reshape(the_plan.grid_shape + (v.shape[1], shape[-1])) for m, v in raw.per_seed.items()
     }
     config = dict(the_plan.base)
     config["truth"] = the_plan.study.truth(the_plan.points[0])
@@ -237,14 +307,21 @@ def assemble(the_plan: Plan, raw: Raw, timing: dict[str, float], probabilities: 
 
 
 def load(out_dir: str | Path) -> Result:
-    """Read a saved run back (summary.json + per_seed.npz)."""
+    """Read a saved run back: a run directory (summary.json + per_seed.npz), or a Dataset file
+    written with ``--format netcdf|zarr`` (results.nc, results.zarr)."""
     out = Path(out_dir)
+    if out.suffix in (".nc", ".zarr"):
+        from .labelled import from_dataset_file
+
+        return from_dataset_file(out)
+    if not (out / "summary.json").is_file():
+        raise ConfigError(f"load {out}: no summary.json there (a run directory, or a .nc / .zarr file)")
     summary = json.loads((out / "summary.json").read_text())
 
     per_seed = {}
     if (out / "per_seed.npz").exists():
         with np.load(out / "per_seed.npz") as stored:
-            per_seed = {k: stored[k] for k in stored.files if k != "dims" and not k.startswith("coord_")}
+            per_seed = {k: stored[k] for k in stored.files if k not in ("dims", "seed") and not k.startswith("coord_")}
     return Result(
         study=summary["study"],
         config=summary["config"],
@@ -259,6 +336,7 @@ def load(out_dir: str | Path) -> Result:
         environment=summary["environment"],
         quantiles=_quantiles_from_json(summary.get("quantiles")),
         fingerprint=summary.get("fingerprint", ""),
+        invocation=summary.get("invocation", {}),
     )
 
 

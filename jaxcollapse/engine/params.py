@@ -21,6 +21,13 @@ def _number_text(value: float) -> str:
     return str(int(value)) if float(value).is_integer() and abs(value) >= 1e6 else f"{value:g}"
 
 
+def _shown(value: Any) -> str:
+    """A schedule given from Python, as an error message names it."""
+    if callable(value):
+        return getattr(value, "__name__", "<function>")
+    return f"<sequence of {len(value)}>"
+
+
 def _number(text: str) -> float | None:
     try:
         return float(text)
@@ -87,6 +94,17 @@ class Param:
             bad = float(values[np.argmax(values > self.upper)])
             raise self._fail(raw, f"got {bad:g}")
 
+    def _resolve_schedule(self, expression: Any, raw: Any, generations: int) -> np.ndarray:
+        shown = raw if raw is not None else _shown(expression)
+        try:
+            values = evaluate_schedule(expression, generations)
+        except ScheduleError as err:
+            raise self._fail(shown, str(err)) from None
+        if self.kind == "int":
+            values = np.rint(values)
+        self._check_range(values, shown)
+        return values.astype(np.int64) if self.kind == "int" else values
+
     def resolve(self, raw: Any, generations: int) -> Any:
         """Parse and check a raw value (CLI string or Python value)."""
         if self.kind == "choice":
@@ -99,21 +117,16 @@ class Param:
             return raw.strip()
         if self.kind == "vector" or (isinstance(raw, str) and raw.strip() in self.words):
             return raw.strip() if isinstance(raw, str) else raw
+        if self.schedule and (callable(raw) or isinstance(raw, (list, tuple, np.ndarray))):
+            return self._resolve_schedule(raw, None, generations)  # from Python: a function of t, or T+1 values
         if isinstance(raw, bool) or not isinstance(raw, (int, float, str, np.number)):
             raise self._fail(raw, f"got {type(raw).__name__}")
         text = str(raw).strip()
         literal = _number(text)
         if self.schedule:
-            try:
-                values = evaluate_schedule(text if literal is None else literal, generations)
-            except ScheduleError as err:
-                raise self._fail(raw, str(err)) from None
-            if self.kind == "int":
-                if literal is not None and not literal.is_integer():
-                    raise self._fail(raw, "not an integer")
-                values = np.rint(values)
-            self._check_range(values, raw)
-            return values.astype(np.int64) if self.kind == "int" else values
+            if self.kind == "int" and literal is not None and not literal.is_integer():
+                raise self._fail(raw, "not an integer")
+            return self._resolve_schedule(text if literal is None else literal, raw, generations)
         if literal is None:
             raise self._fail(raw, "not a number")
         if self.kind == "int":

@@ -78,6 +78,8 @@ class Study(eqx.Module):
     # The metrics that the CLI prints and figure.png plots; None: all of them. Every metric is
     # still in summary.json and per_seed.npz.
     summary_metrics: ClassVar[tuple[str, ...] | None] = None
+    # What each metric measures, one short line each (``jaxcollapse describe``, the docs pages).
+    metric_docs: ClassVar[dict[str, str]] = {}
     # Closed forms against simulation, run by ``jaxcollapse validate`` on the user's machine.
     checks: ClassVar[tuple[Check, ...]] = ()
 

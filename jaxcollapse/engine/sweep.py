@@ -14,7 +14,6 @@ import hashlib
 import itertools
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .loop import batched_trajectories
 from .params import ConfigError
+from .progress import RunProgress
 from .reduce import Moments, host_block_moments
 from .schedules import split_list
 from .storage import jsonable, npz_bytes, write_atomic
@@ -85,6 +85,10 @@ def _label(raw: Any, value: Any) -> Any:
         return value
     if isinstance(value, np.ndarray) and np.all(value == value[0]):
         return value[0].item()
+    if callable(raw):  # a schedule given as a Python function
+        return getattr(raw, "__name__", "function")
+    if isinstance(raw, (list, tuple, np.ndarray)):  # a schedule given as T+1 values
+        return ",".join(f"{v:g}" for v in np.asarray(raw, np.float64)[:4]) + ("..." if len(raw) > 4 else "")
     return str(raw)
 
 
@@ -184,12 +188,6 @@ def stack_params(trees: list[Any]) -> Any:
     return jax.tree.map(lambda *leaves: traced(np.stack([np.asarray(x) for x in leaves])), *trees)
 
 
-def _progress(message: str, enabled: bool) -> None:
-    if enabled:
-        sys.stderr.write("\r" + message.ljust(60))
-        sys.stderr.flush()
-
-
 def auto_chunk(study: Study, points: int, seeds: int) -> int:
     """Seeds per compiled call: within the memory budget and MAX_AUTO_CHUNK, balanced so
     the last chunk is not mostly padding (10,000 seeds -> one chunk, 12,000 -> 2 x 6,000). The
@@ -237,14 +235,19 @@ def _working_set_check(study: Study, configs: list[dict[str, Any]]) -> None:
         )
 
 
-def _memory_check(the_plan: Plan, keep: tuple[str, ...], quantile_seeds: int) -> None:
+def per_seed_bytes(the_plan: Plan, metrics: int, seeds: int) -> int:
+    """Host memory of ``metrics`` per-seed arrays over ``seeds`` seeds."""
+    return len(the_plan.points) * (the_plan.generations + 1) * np.dtype(float_dtype()).itemsize * metrics * seeds
+
+
+def _memory_check(the_plan: Plan, keep: tuple[str, ...], quantile_seeds: int, kept_seeds: int) -> None:
     """Per-seed arrays grow with the seed count; refuse before compiling if they cannot fit."""
-    rows = len(the_plan.points) * (the_plan.generations + 1) * np.dtype(float_dtype()).itemsize
-    needed = rows * (len(keep) * the_plan.seeds + len(the_plan.study.metrics) * quantile_seeds)
+    needed = per_seed_bytes(the_plan, len(keep), kept_seeds) + per_seed_bytes(
+        the_plan, len(the_plan.study.metrics), quantile_seeds)
     budget = _half_memory()
     if budget is not None and needed > budget:
         raise ConfigError(
-            f"keeping per-seed arrays of {len(keep)} metric(s) for {the_plan.seeds} seeds needs "
+            f"keeping per-seed arrays of {len(keep)} metric(s) for {kept_seeds} seeds needs "
             f"{needed / 2**30:.1f} GiB (half this machine's memory is {budget / 2**30:.1f} GiB); "
             "pass --keep none or fewer metrics (means, standard errors and quantiles are streamed)"
         )
@@ -260,10 +263,13 @@ def prepare_keep(the_plan: Plan, keep: tuple[str, ...] | None) -> tuple[str, ...
     return keep
 
 
-def run_identity(the_plan: Plan, keep: tuple[str, ...], quantile_seeds: int) -> str:
+def run_identity(the_plan: Plan, keep: tuple[str, ...], quantile_seeds: int, kept_seeds: int | None = None) -> str:
     """What a checkpoint's chunks and a finished run's files depend on: the plan's fingerprint,
-    the kept metrics and the quantile seeds (chunks store exactly those rows)."""
+    the kept metrics, the seeds they are kept for, and the quantile seeds (chunks store exactly
+    those rows)."""
     blob = f"{the_plan.fingerprint()}|{','.join(keep)}|{min(quantile_seeds, the_plan.seeds)}"
+    if kept_seeds is not None and kept_seeds < the_plan.seeds:
+        blob += f"|first {kept_seeds} seeds"
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -274,9 +280,11 @@ def execute(
     progress: bool = False,
     quantile_seeds: int = 0,
     identity: str | None = None,
+    kept_seeds: int | None = None,
 ) -> Raw | None:
     """Run every grid point x seed; ``keep`` names metrics whose per-seed arrays are kept
-    (None: all); the first ``quantile_seeds`` seeds of every metric are kept for quantiles.
+    (None: all), for the first ``kept_seeds`` seeds (None: all); the first ``quantile_seeds``
+    seeds of every metric are kept for quantiles.
 
     Seeds are split across all local devices (a 1-D mesh over the seed axis). In a
     multi-process run (``jax.distributed``) chunk c is computed by process c mod P and written
@@ -286,7 +294,8 @@ def execute(
     study_cls, seeds, generations = the_plan.study, the_plan.seeds, the_plan.generations
     keep = prepare_keep(the_plan, keep)
     quantile_seeds = min(quantile_seeds, seeds)
-    _memory_check(the_plan, keep, quantile_seeds)
+    kept_seeds = seeds if kept_seeds is None else min(kept_seeds, seeds)
+    _memory_check(the_plan, keep, quantile_seeds, kept_seeds)
     process, processes = jax.process_index(), jax.process_count()
     if processes > 1 and checkpoint is None:
         raise ConfigError("a multi-process run needs --out on a filesystem that every process can reach")
@@ -296,16 +305,12 @@ def execute(
     n_points, width = len(the_plan.points), generations + 1
     raw = Raw(
         moments={m: Moments.zeros((n_points, width)) for m in study_cls.metrics},
-        per_seed={m: np.zeros((n_points, seeds, width), float_dtype()) for m in keep},
+        per_seed={m: np.zeros((n_points, kept_seeds, width), float_dtype()) for m in keep},
         sample={m: np.zeros((n_points, quantile_seeds, width), float_dtype()) for m in study_cls.metrics}
         if quantile_seeds else {},
     )
     if checkpoint is not None:
-        _stamp(checkpoint, identity or run_identity(the_plan, keep, quantile_seeds), process)
-    mesh = Mesh(np.asarray(jax.local_devices()), ("seeds",))
-    devices = jax.local_device_count()
-    base_key = jax.random.key(the_plan.key, impl=PRNGS[the_plan.prng])
-    seed_count = jnp.asarray(seeds, jnp.uint32)
+        _stamp(checkpoint, identity or run_identity(the_plan, keep, quantile_seeds, kept_seeds), process)
     later: list[tuple[Path, list[int], int]] = []  # chunks of other processes, for process 0
     built = []  # every group's static structure, checked before anything compiles
     for static, members in groups.items():
@@ -313,8 +318,33 @@ def execute(
         study = study_cls.build(configs, generations)
         _working_set_check(study, configs)
         built.append((static, members, configs, study))
-    for g, (static, members, configs, study) in enumerate(built):
-        chunk = chunk_size(the_plan.chunk, study, len(members), seeds)
+    sizes = [chunk_size(the_plan.chunk, study, len(members), seeds) for _, members, _, study in built]
+    with RunProgress(progress, study_cls.name, sum(-(-seeds // c) for c in sizes)) as shown:
+        _run_groups(the_plan, built, sizes, raw, keep, quantile_seeds, kept_seeds, checkpoint, later, shown)
+    if processes == 1:
+        return raw
+    if process != 0:
+        return None
+    for path, members, start in later:
+        summary = _load(_wait_for(path))
+        summary.pop("run_s", None)
+        _absorb(raw, members, start, summary)
+    return raw
+
+
+def _run_groups(the_plan: Plan, built: list, sizes: list[int], raw: Raw, keep: tuple[str, ...],
+                quantile_seeds: int, kept_seeds: int, checkpoint: Path | None, later: list,
+                shown: RunProgress) -> None:
+    """Every group's chunks in seed order: compile once per group, resume the chunks the
+    checkpoint holds, leave other processes' chunks to them."""
+    study_cls, seeds, generations = the_plan.study, the_plan.seeds, the_plan.generations
+    process, processes = jax.process_index(), jax.process_count()
+    mesh = Mesh(np.asarray(jax.local_devices()), ("seeds",))
+    devices = jax.local_device_count()
+    base_key = jax.random.key(the_plan.key, impl=PRNGS[the_plan.prng])
+    seed_count = jnp.asarray(seeds, jnp.uint32)
+    finished = 0  # chunks merged, resumed or left to another process, over all groups
+    for g, ((static, members, configs, study), chunk) in enumerate(zip(built, sizes)):
         block = seed_block(study, len(members), seeds)
         raw.chunks[repr(static)] = chunk
         params = jax.device_put(stack_params([study.numeric(c) for c in configs]), NamedSharding(mesh, PartitionSpec()))
@@ -325,10 +355,11 @@ def execute(
         in_flight: _Chunk | None = None
         try:
             for c, start in enumerate(starts):
-                _progress(f"{study_cls.name}: shape {g + 1}/{len(groups)}, chunk {c + 1}/{len(starts)}", progress)
+                shown.done(finished + c - (in_flight is not None))
+                shown.phase(f"running shape {g + 1}/{len(built)}")
                 path = None if checkpoint is None else checkpoint / f"group{g}-start{start}-chunk{chunk}.npz"
                 if path is not None and path.exists():
-                    in_flight = _finish(in_flight, raw, members, keep, quantile_seeds, later, processes)
+                    in_flight = _finish(in_flight, raw, members, keep, quantile_seeds, later, processes, kept_seeds)
                     summary = _load(path) if processes == 1 else None
                     if summary is not None:
                         raw.resumed += 1
@@ -337,6 +368,7 @@ def execute(
                 elif c % processes == process:
                     calls = np.arange(start, start + chunk, dtype=np.uint32).reshape(-1, devices, block)
                     if compiled is None:
+                        shown.phase(f"compiling shape {g + 1}/{len(built)}")
                         begin = time.perf_counter()
                         # per-seed values leave the program only for kept metrics (and for every
                         # metric while quantile seeds are sampled)
@@ -347,25 +379,15 @@ def execute(
                     dispatched = time.perf_counter()
                     # every block is dispatched before any is waited for
                     outputs = [compiled(params, _on_devices(indices, mesh), base_key, seed_count) for indices in calls]
-                    in_flight = _finish(in_flight, raw, members, keep, quantile_seeds, later, processes)
+                    in_flight = _finish(in_flight, raw, members, keep, quantile_seeds, later, processes, kept_seeds)
                     in_flight = _Chunk(start, min(chunk, seeds - start), path, outputs, dispatched)
                 else:
-                    in_flight = _finish(in_flight, raw, members, keep, quantile_seeds, later, processes)
+                    in_flight = _finish(in_flight, raw, members, keep, quantile_seeds, later, processes, kept_seeds)
                     _hand_over(raw, members, start, path, None, later, processes)
         finally:  # also on Ctrl-C: the chunk already computing is finished and written
-            _finish(in_flight, raw, members, keep, quantile_seeds, later, processes)
-    _progress("", progress)
-    if progress:
-        sys.stderr.write("\r")
-    if processes == 1:
-        return raw
-    if process != 0:
-        return None
-    for path, members, start in later:
-        summary = _load(_wait_for(path))
-        summary.pop("run_s", None)
-        _absorb(raw, members, start, summary)
-    return raw
+            _finish(in_flight, raw, members, keep, quantile_seeds, later, processes, kept_seeds)
+        finished += len(starts)
+        shown.done(finished)
 
 
 CHUNK_WAIT_S = 24 * 3600.0  # how long process 0 waits for another process's chunk
@@ -405,7 +427,7 @@ class _Chunk:
 
 
 def _finish(chunk: _Chunk | None, raw: Raw, members: list[int], keep: tuple[str, ...], quantile_seeds: int,
-            later: list, processes: int) -> None:
+            later: list, processes: int, kept_seeds: int) -> None:
     """Wait for a dispatched chunk, write it to the checkpoint and merge it; returns None (the
     new in-flight chunk)."""
     if chunk is None:
@@ -416,7 +438,7 @@ def _finish(chunk: _Chunk | None, raw: Raw, members: list[int], keep: tuple[str,
     raw.last_ready = ready
     raw.run_s += elapsed
     raw.computed += 1
-    summary = _summarise(chunk, tuple(raw.moments), keep, quantile_seeds)  # study.metrics order
+    summary = _summarise(chunk, tuple(raw.moments), keep, quantile_seeds, kept_seeds)  # study.metrics order
     if chunk.path is not None:
         write_atomic(chunk.path, npz_bytes({**summary, "run_s": np.float64(elapsed)}, compress=False))
     _hand_over(raw, members, chunk.start, chunk.path, summary, later, processes)
@@ -451,21 +473,23 @@ def _blocks(outputs: list[Any]) -> np.ndarray:
     return np.moveaxis(values, 0, 1) if values.ndim > 1 else values
 
 
-def _summarise(chunk: _Chunk, metrics: tuple[str, ...], keep: tuple[str, ...], quantile_seeds: int) -> dict[str, np.ndarray]:
+def _summarise(chunk: _Chunk, metrics: tuple[str, ...], keep: tuple[str, ...], quantile_seeds: int,
+               kept_seeds: int) -> dict[str, np.ndarray]:
     """What a finished chunk contributes: block moments per metric (reduced on the devices), its
-    kept per-seed rows, and its rows among the first ``quantile_seeds`` seeds. Flat in the seed
-    count."""
+    kept per-seed rows (those among the first ``kept_seeds`` seeds), and its rows among the
+    first ``quantile_seeds`` seeds. Flat in the seed count."""
     per_seed = [o[0] for o in chunk.outputs]
     sampled = max(0, min(chunk.valid, quantile_seeds - chunk.start))
-    copied = _seed_major(per_seed, [m for m in metrics if m in keep or sampled])
+    kept = max(0, min(chunk.valid, kept_seeds - chunk.start))
+    copied = _seed_major(per_seed, [m for m in metrics if (m in keep and kept) or sampled])
     count = _blocks([o[2] for o in chunk.outputs])
     blocks = {k: _blocks([o[1][k] for o in chunk.outputs]) for k in ("shift", "sum", "sum_sq")}
     out: dict[str, np.ndarray] = {}
     for j, m in enumerate(metrics):
         out["count"], out[f"{m}:mean"], out[f"{m}:m2"] = host_block_moments(
             count, {k: v[:, :, j] for k, v in blocks.items()})
-        if m in keep:
-            out[f"{m}:seeds"] = copied[m][:, : chunk.valid]
+        if m in keep and kept:
+            out[f"{m}:seeds"] = copied[m][:, :kept]
         if sampled:
             out[f"{m}:sample"] = copied[m][:, :sampled]
     return out
@@ -480,7 +504,7 @@ def _absorb(raw: Raw, members: list[int], start: int, summary: dict[str, np.ndar
     """Merge one chunk's blocks into the running moments (in seed order) and copy its rows."""
     for m, moments in raw.moments.items():
         moments.merge(members, summary["count"], summary[f"{m}:mean"], summary[f"{m}:m2"])
-        if m in raw.per_seed:
+        if m in raw.per_seed and f"{m}:seeds" in summary:
             values = summary[f"{m}:seeds"]
             raw.per_seed[m][members, start : start + values.shape[1]] = values
         if f"{m}:sample" in summary:

@@ -48,6 +48,14 @@ class Preset:
         return out
 
 
+def closest(name: str, known: list[str]) -> str:
+    """``; did you mean 'X'?`` for the nearest known name, or nothing."""
+    import difflib
+
+    match = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    return f"; did you mean {match[0]!r}?" if match else ""
+
+
 def register_study(cls: type[Study]) -> type[Study]:
     STUDIES[cls.name] = cls
     return cls
@@ -118,11 +126,12 @@ def get_study(name: Any) -> type[Study]:
     if name not in STUDIES:
         discover()
     if name not in STUDIES:
-        raise ConfigError(f"unknown study {name!r} (known: {', '.join(sorted(STUDIES))})")
+        raise ConfigError(f"unknown study {name!r}{closest(name, sorted(STUDIES) + sorted(PRESETS))} "
+                          f"(known: {', '.join(sorted(STUDIES))})")
     return STUDIES[name]
 
 
 def get_preset(name: str) -> Preset:
     if name not in PRESETS:
-        raise ConfigError(f"unknown preset {name!r} (known: {', '.join(sorted(PRESETS))})")
+        raise ConfigError(f"unknown preset {name!r}{closest(name, sorted(PRESETS))} (known: {', '.join(sorted(PRESETS))})")
     return PRESETS[name]

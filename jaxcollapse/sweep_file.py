@@ -32,6 +32,9 @@ OPTIONS = {  # key -> the Python types it accepts
 }
 
 
+_WHAT = {int: "an integer", str: "a string", bool: "true or false", list: "a list"}
+
+
 @dataclass
 class SweepFile:
     study: str | None = None
@@ -64,7 +67,7 @@ def read_sweep(path: str | Path) -> SweepFile:
             getattr(sweep, name).update(value)
         elif name in OPTIONS:
             if isinstance(value, bool) and bool not in OPTIONS[name] or not isinstance(value, OPTIONS[name]):
-                allowed = " or ".join("a list" if t is list else f"a {t.__name__}" for t in OPTIONS[name])
+                allowed = " or ".join(_WHAT[t] for t in OPTIONS[name])
                 raise ConfigError(f"config={path}: {key}={value!r} must be {allowed}")
             sweep.options[name] = ",".join(map(str, value)) if isinstance(value, list) else value
         else:

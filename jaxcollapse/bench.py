@@ -289,10 +289,17 @@ def study_throughput() -> list[dict[str, Any]]:
     return rows
 
 
-def figure(report: dict[str, Any], path: Path) -> Path:
-    from .plot import plt
+def figure(report: dict[str, Any], path: Path) -> Figure:
+    """The bench summary saved to ``path`` (its suffix replaced by each ``--figure-format``);
+    returns the Figure."""
+    import textwrap
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
+    from matplotlib.figure import Figure
+
+    from .plot import save_figure
+
+    fig = Figure(figsize=(15, 4.4), layout="constrained")
+    axes = fig.subplots(1, 3)
     rows = report["throughput"]
     axes[0].loglog([r["seeds"] for r in rows], [r["seed_generations_per_s"] for r in rows], "o-")
     axes[0].set(xlabel="seeds", ylabel="seed-generations / s", title="Gaussian throughput (n = 100)")
@@ -313,11 +320,10 @@ def figure(report: dict[str, Any], path: Path) -> Path:
     axes[2].axhline(1, color="k", lw=0.8)
     axes[2].set(ylabel="speed-up (x)", title="jaxcollapse vs numpy")
     env = report["environment"]
-    fig.suptitle(f"jaxcollapse bench: {env['backend']} ({', '.join(env['devices'])}, {env['device_count']} device(s))", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    fig.suptitle(textwrap.fill(f"jaxcollapse bench: {env['backend']} ({', '.join(env['devices'])}, "
+                               f"{env['device_count']} device(s))", 180), fontsize=10)
+    save_figure(fig, path)
+    return fig
 
 
 def main(out: str | Path, quick: bool = False, loop_seeds: int = 1) -> Path:

@@ -15,7 +15,8 @@ Rules, the same for every study:
   the metric's per-seed arrays kept), a metric is drawn with its median and 10-90% band beside
   the mean when, somewhere in the panel, |mean - median| exceeds a quarter of the 10-90% width
   (a symmetric distribution has them equal; for replace at n = 10 the mean of the variance is
-  carried by a few seeds and the median sits far below it).
+  carried by a few seeds and the median sits far below it). Indicators (every quantile 0 or 1)
+  keep the mean alone: their median only jumps between 0 and 1.
 """
 
 from __future__ import annotations
@@ -131,6 +132,8 @@ def skewed(mean: np.ndarray, band: tuple[np.ndarray, np.ndarray, np.ndarray] | N
     if band is None:
         return False
     low, median, high = band
+    if all(np.all(np.isin(b[np.isfinite(b)], (0.0, 1.0))) for b in band):
+        return False  # an indicator: the mean is the fraction, its median says nothing more
     with np.errstate(invalid="ignore"):
         gap = np.abs(mean - median) > SKEW_RULE * (high - low)
     return bool(np.any(gap & np.isfinite(mean) & np.isfinite(median)))
@@ -239,6 +242,10 @@ def grid_figure(result: Result, metric: str, rows: str, cols: str, lines: str, l
             if theory is not None and np.any(np.isfinite(theory[i, j, k])):
                 ax.plot(generations, theory[i, j, k], color="k", ls="--", lw=0.7)
         ax.set_title(f"{rows}={result.coords[rows][i]}, {cols}={result.coords[cols][j]}", fontsize=8)
+        if j == 0:
+            ax.set_ylabel(metric)
+        if i == n_rows - 1:
+            ax.set_xlabel("generation")
     for i in range(n_rows):
         if log_y and _log_scale(mean[i]):
             axes[i, 0].set_yscale("log")

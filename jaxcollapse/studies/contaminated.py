@@ -144,6 +144,15 @@ class ContaminatedMeanStudy(Study):
         Param("provenance", "synthetic count per round: fixed (alpha n) or random (Binomial(n, alpha))", "fixed", kind="choice", choices=("fixed", "random")),
     )
     metrics = tuple(f"{e}_sq_error" for e in ESTIMATORS) + ("erm_scaled_error",)
+    metric_docs = {
+        **{f"{e}_sq_error": "||estimate - mu||^2 of " + {
+            "erm": "ERM, the mean of every sample so far",
+            "weighted": "the inverse-variance weighting of the alpha-corrected rounds",
+            "debiased": "the plain mean of the alpha-corrected rounds (NaN at alpha = 1)",
+            "latest": "the latest round's sample mean alone",
+        }[e] for e in ESTIMATORS},
+        "erm_scaled_error": "ERM's squared error over the clean 1/t rate, t ||Y_t - mu||^2 / tr Sigma",
+    }
     checks = (
         Check("estimators", {"dim": 4, "n": 2},
               {"alpha": [0.0, 0.25, 0.5, 0.75, 1.0], "deploy": ["erm", "weighted"], "provenance": ["fixed", "random"]},
@@ -272,6 +281,13 @@ class ContaminatedPACStudy(Study):
         Param("newton_steps", "halfspace Newton iterations per round (warm-started)", 5, kind="int", static=True, low=1, high=1000),
     )
     metrics = tuple(f"{learner}_error" for learner in LEARNERS)
+    metric_docs = {
+        f"{learner}_error": {
+            "erm": "repeated ERM",
+            "corrected": "loss-corrected ERM",
+        }[learner] + "'s error P(h(x) != f*(x)): |theta - theta*| or angle(w, w*)/pi"
+        for learner in LEARNERS
+    }
     checks = (
         Check("first-round", {"n": 40, "alpha": 0.5, "threshold": 0.4}, seeds=8000, generations=2, key=1,
               quick_seeds=4000),
@@ -403,42 +419,50 @@ class ContaminatedPACStudy(Study):
 # ---- presets and figures ------------------------------------------------------------------------
 
 
-def phase_figure(result, out_dir) -> None:
+def phase_figure(result, out_dir) -> Figure:
     """ERM's scaled error t E||Y_t - mu||^2 / tr Sigma over (alpha, round t): the heatmap (log t
-    axis) and one line per alpha with Thm 1 dashed; flat below alpha = 1/2, growing above."""
-    import matplotlib.pyplot as plt
+    axis) and one line per alpha with Thm 1 dashed; flat below alpha = 1/2, growing above.
+    Saved as scaled_error.<fmt>; returns the Figure."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    from ..plot import save_figure
 
     scaled, theory = result.mean("erm_scaled_error"), result.theory.get("erm_scaled_error")
     alphas = np.asarray(result.coords["alpha"], np.float64)
     rounds = np.arange(1, result.generations + 2)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4))
+    fig = Figure(figsize=(12, 4.4), layout="constrained")
+    left, right = fig.subplots(1, 2)
     image = left.pcolormesh(rounds, alphas, np.log10(scaled), shading="nearest", cmap="viridis")
     left.set(xscale="log", xlabel="round t", ylabel="alpha", title="log10 t E||Y_t - mu||^2 / tr Sigma (ERM)")
     left.axhline(0.5, color="w", ls="--", lw=0.8)
     fig.colorbar(image, ax=left)
     for i in range(0, len(alphas), max(1, len(alphas) // 8)):
-        color = plt.cm.coolwarm(alphas[i])
+        color = matplotlib.colormaps["coolwarm"](alphas[i])
         right.plot(rounds, scaled[i], color=color, label=f"alpha={alphas[i]:g}")
         if theory is not None:
             right.plot(rounds, theory[i], color="k", ls="--", lw=0.6)
     right.set(xscale="log", yscale="log", xlabel="round t", ylabel="t Var / tr Sigma",
               title="ERM's rate (dashed: Thm 1); flat = 1/t")
     right.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(f"{out_dir}/scaled_error.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, f"{out_dir}/scaled_error.png")
+    return fig
 
 
-def estimators_figure(result, out_dir) -> None:
+def estimators_figure(result, out_dir) -> Figure:
     """E||estimate - mu||^2 / tr Sigma of every estimator against t, one panel per alpha
-    (the first value of any other grid axis), theory dashed."""
-    import matplotlib.pyplot as plt
+    (the first value of any other grid axis), theory dashed. Saved as estimators.<fmt>;
+    returns the Figure."""
+    from matplotlib.figure import Figure
+
+    from ..plot import save_figure
 
     alphas = result.coords["alpha"]
     rest = (0,) * (len(result.dims) - 2)
     trace = result.config["truth"]["trace_sigma"]
     rounds = np.arange(1, result.generations + 2)
-    fig, axes = plt.subplots(1, len(alphas), figsize=(3.2 * len(alphas), 3.2), squeeze=False, sharey=True)
+    fig = Figure(figsize=(3.2 * len(alphas), 3.2), layout="constrained")
+    axes = fig.subplots(1, len(alphas), squeeze=False, sharey=True)
     for ax, i in zip(axes[0], range(len(alphas))):
         for estimator in ESTIMATORS:
             metric = f"{estimator}_sq_error"
@@ -449,9 +473,8 @@ def estimators_figure(result, out_dir) -> None:
         ax.set(xscale="log", yscale="log", xlabel="round t", title=f"alpha={alphas[i]}")
     axes[0, 0].set_ylabel("E||est - mu||^2 / tr Sigma")
     axes[0, 0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(f"{out_dir}/estimators.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, f"{out_dir}/estimators.png")
+    return fig
 
 
 register_preset(Preset(

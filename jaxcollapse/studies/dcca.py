@@ -130,6 +130,21 @@ class DCCAStudy(Study):
     metrics = ("r2", "corr_train", "corr_test", "noise_gap", "nesum_first", "nesum_mean", "nesum_input",
                "nesum_hidden", "nesum_output", "recon_error",
                "denoise_error", "r2_cca", "r2_concat")
+    metric_docs = {
+        "r2": "ridge R^2 predicting the tasks from the test representations, folds-fold CV, task mean",
+        "corr_train": "sum of canonical correlations of the two views' representations, training rows",
+        "corr_test": "sum of canonical correlations of the two views' representations, test rows",
+        "noise_gap": "sum_k |Corr(f_k(X_k), f_k(A_k)) - Corr(X_k, A_k)| on test rows, noise A fixed",
+        "nesum_first": "NESum (sum_i s_i / s_max, an effective rank) of view 1's input weight matrix",
+        "nesum_mean": "NESum averaged over every weight matrix of both encoders",
+        "nesum_input": "NESum of the input weight matrix, mean over the two views",
+        "nesum_hidden": "NESum of the hidden-to-hidden matrices, mean over both views; NaN at depth 1",
+        "nesum_output": "NESum of the output weight matrix, mean over the two views",
+        "recon_error": "relative error of the best linear map from f_k(X_k) back to X_k on test rows, mean over k",
+        "denoise_error": "relative error of the best linear map from f_k(A_k) back to the noise A_k, mean over k",
+        "r2_cca": "R^2 of linear CCA's projections of the raw views (constant baseline)",
+        "r2_concat": "R^2 of the two raw views concatenated, CONCAT (constant baseline)",
+    }
     # Each epoch is dozens of small SVDs / Cholesky factors (serial, ``jaxcollapse.models.linalg``), so
     # a wide block gains nothing on a CPU: the automatic chunk is one block of moderate width.
     block_bytes = 1 << 26
@@ -310,10 +325,13 @@ PRESET_SIZE = {"latent": 20, "view_dim": 20, "out_dim": 20, "hidden": 64, "n_tra
                "epochs_per_step": 20}
 
 
-def r2_figure(result, out_dir, panels: str = "common_rate", lines: str = "method", name: str = "r2_epochs") -> None:
+def r2_figure(result, out_dir, panels: str = "common_rate", lines: str = "method", name: str = "r2_epochs") -> Figure:
     """Test R^2 against training epochs: one panel per ``panels`` value, one line (mean and 95%
-    band over seeds) per ``lines`` value, linear CCA and CONCAT dashed."""
-    import matplotlib.pyplot as plt
+    band over seeds) per ``lines`` value, linear CCA and CONCAT dashed. Saved as <name>.<fmt>;
+    returns the Figure."""
+    from matplotlib.figure import Figure
+
+    from ..plot import save_figure
 
     dims = result.dims[:-1]
     mean, se = result.mean("r2"), result.stderr("r2")
@@ -324,7 +342,9 @@ def r2_figure(result, out_dir, panels: str = "common_rate", lines: str = "method
     baselines = {m: np.transpose(result.mean(m), order + [len(dims)]).reshape(mean.shape[0], -1, mean.shape[-1])[:, 0, 0]
                  for m in ("r2_cca", "r2_concat")}
     epochs = np.asarray(result.coords["generation"]) * result.config["epochs_per_step"]
-    fig, axes = plt.subplots(1, mean.shape[0], figsize=(3.0 * mean.shape[0], 2.8), squeeze=False, sharey=True)
+    width = 3.0 * mean.shape[0]
+    fig = Figure(figsize=(width, 2.8), layout="constrained")
+    axes = fig.subplots(1, mean.shape[0], squeeze=False, sharey=True)
     for i, ax in enumerate(axes[0]):
         for j, label in enumerate(result.coords[lines]):
             line = ax.plot(epochs, mean[i, j], label=f"{lines}={label}")[0]
@@ -335,10 +355,10 @@ def r2_figure(result, out_dir, panels: str = "common_rate", lines: str = "method
         ax.set(title=f"{panels}={result.coords[panels][i]}", xlabel="epoch")
     axes[0, 0].set_ylabel("test R^2 (mean over tasks)")
     axes[0, 0].legend(fontsize=6)
-    fig.suptitle(f"DCCA over training epochs ({result.seeds} seeds, 95% bands)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(f"{out_dir}/{name}.png", dpi=110)
-    plt.close(fig)
+    head, tail = "DCCA over training epochs", f"({result.seeds} seeds, 95% bands)"
+    fig.suptitle(f"{head} {tail}" if width > 4 else f"{head}\n{tail}", fontsize=9)  # one panel: two lines
+    save_figure(fig, f"{out_dir}/{name}.png")
+    return fig
 
 
 register_preset(Preset(

@@ -76,6 +76,12 @@ class DiscreteStudy(Study):
               static=True, choices=("exact", "explicit")),
     )
     metrics = ("support", "lost_mass", "tv", "entropy")
+    metric_docs = {
+        "support": "number of outcomes to which the fit p_t gives positive probability",
+        "lost_mass": "true probability of the outcomes the fit has lost, sum of P*_i over p_t(i) = 0",
+        "tv": "total variation distance between the fit and the truth, (1/2) ||p_t - P*||_1",
+        "entropy": "entropy of the fitted distribution, H(p_t) in nats",
+    }
     checks = (
         Check("wright-fisher", {"outcomes": 500, "n": 400, "truth": "uniform"}, seeds=3000, generations=40, key=3,
               quick_seeds=1000),
@@ -212,14 +218,18 @@ class DiscreteStudy(Study):
 # ---- presets ---------------------------------------------------------------------------------
 
 
-def support_figure(result, out_dir) -> None:
+def support_figure(result, out_dir) -> list[Figure]:
     """Kazdan et al.'s layout: rows = outcomes, columns = regime, one line per n; support and
-    lost mass (dashed: the closed forms)."""
-    from ..plot import save_grid_figure
+    lost mass (dashed: the closed forms). Saved as discrete_<metric>.<fmt>; returns the two
+    Figures."""
+    from ..plot import grid_figure, save_figure
 
+    figures = []
     for metric in ("support", "lost_mass"):
-        save_grid_figure(result, metric, rows="outcomes", cols="regime", lines="n",
-                         path=f"{out_dir}/discrete_{metric}.png", log_y=metric == "support")
+        fig = grid_figure(result, metric, rows="outcomes", cols="regime", lines="n", log_y=metric == "support")
+        save_figure(fig, f"{out_dir}/discrete_{metric}.png")
+        figures.append(fig)
+    return figures
 
 
 register_preset(Preset(

@@ -96,6 +96,12 @@ class GaussianStudy(Study):
         Param("cov", "true covariance: identity, a variance, or dim variances", "identity", kind="vector", gridable=False),
     )
     metrics = ("mean_sq_error", "var", "log_det_ratio", "degenerate")
+    metric_docs = {
+        "mean_sq_error": "squared distance of the fitted mean from the true mean, ||mu_t - mu*||^2",
+        "var": "fitted variance per coordinate, tr(Sigma_t)/dim (the truth's: the mean of cov)",
+        "log_det_ratio": "log det Sigma_t - log det Sigma*; -inf when Sigma_t is singular (n <= dim)",
+        "degenerate": "1 if the fitted covariance is singular or non-finite this generation, else 0",
+    }
     checks = (
         Check("regimes", {"dim": 2, "n0": 20, "alpha": 0.3, "cov": "0.5,2"},
               {"regime": ["replace", "mix", "accumulate"], "n": ["20", "20*(t+1)"]}, seeds=20000, generations=8,
@@ -261,16 +267,17 @@ class GaussianStudy(Study):
 # ---- presets ---------------------------------------------------------------------------------
 
 
-def kazdan_figure(result, out_dir) -> None:
-    """Kazdan et al.'s layout: rows = dim, columns = regime, one line per n."""
-    import matplotlib.pyplot as plt
+def kazdan_figure(result, out_dir) -> list[Figure]:
+    """Kazdan et al.'s layout: rows = dim, columns = regime, one line per n. Saved as
+    kazdan_<metric>.<fmt>; returns the two Figures."""
+    from ..plot import grid_figure, save_figure
 
-    from ..plot import save_grid_figure
-
+    figures = []
     for metric in ("mean_sq_error", "var"):
-        save_grid_figure(result, metric, rows="dim", cols="regime", lines="n",
-                         path=f"{out_dir}/kazdan_{metric}.png", log_y=True)
-    plt.close("all")
+        fig = grid_figure(result, metric, rows="dim", cols="regime", lines="n", log_y=True)
+        save_figure(fig, f"{out_dir}/kazdan_{metric}.png")
+        figures.append(fig)
+    return figures
 
 
 register_preset(Preset(

@@ -105,6 +105,17 @@ class MixtureStudy(Study):
         Param("eval_size", "truth samples (fixed per seed) for the KL estimate", 1000, kind="int", static=True, low=1, high=10**7),
     )
     metrics = ("l2", "kl", "mean_error", "weight_min", "var_min", "var_max", "spread", "tail_mass", "em_delta")
+    metric_docs = {
+        "l2": "L2 distance between the fitted and the true mixture density, ||p_t - p*||_2 (exact)",
+        "kl": "KL(p* || p_t), Monte Carlo over eval_size truth samples fixed per seed",
+        "mean_error": "sum_k ||mu_k - mu*_k||^2, fitted and true components sorted by first coordinate",
+        "weight_min": "smallest fitted component weight",
+        "var_min": "smallest fitted component variance, tr(Sigma_k)/dim",
+        "var_max": "largest fitted component variance, tr(Sigma_k)/dim",
+        "spread": "total variance of the fitted mixture per dimension, tr Cov(p_t)/dim",
+        "tail_mass": "fit's first-coordinate mass beyond the truth's tail quantiles (truth: 2 tail)",
+        "em_delta": "change of the weighted mean training log-likelihood over EM's last iteration",
+    }
     checks = tuple(
         Check(f"one-component-{regime}", {"components": 1, "n": 40, "em_iterations": 2, "floor": 0.0, "eval_size": 10,
                                           "regime": regime, "alpha": alpha},
@@ -236,16 +247,23 @@ class MixtureStudy(Study):
 # ---- presets ---------------------------------------------------------------------------------
 
 
-def drift_figure(result, out_dir) -> None:
+def drift_figure(result, out_dir) -> Figure | None:
     """Shumailov et al.'s GMM figure over many seeds: the median and the 10-90% band across seeds
-    of the L2 distance, the component variances and weights and the tail mass (per-seed arrays)."""
-    import matplotlib.pyplot as plt
+    of the L2 distance, the component variances and weights and the tail mass (per-seed arrays).
+    Saved as gmm_drift.<fmt>; returns the Figure (None when no per-seed arrays were kept)."""
+    import textwrap
+
+    from matplotlib.figure import Figure
+
+    from ..plot import save_figure
 
     panels = [m for m in ("l2", "var_min", "var_max", "weight_min", "tail_mass") if m in result.per_seed]
     if not panels:
-        return
+        return None
     generations = np.asarray(result.coords["generation"])
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.0), squeeze=False)
+    width = 3.3 * len(panels)
+    fig = Figure(figsize=(width, 3.0), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, metric in zip(axes[0], panels):
         values = result.per_seed[metric].reshape(-1, result.per_seed[metric].shape[-2], generations.size)
         for point, series in enumerate(values):
@@ -257,10 +275,10 @@ def drift_figure(result, out_dir) -> None:
         ax.set(xlabel="generation", title=metric)
         if metric in ("l2", "var_min", "var_max"):
             ax.set_yscale("log")
-    fig.suptitle(f"GMM refitted by EM: median and 10-90% over {result.seeds} seeds", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(f"{out_dir}/gmm_drift.png", dpi=110)
-    plt.close(fig)
+    fig.suptitle(textwrap.fill(f"GMM refitted by EM: median and 10-90% over {result.seeds} seeds", int(14 * width)),
+                 fontsize=9)
+    save_figure(fig, f"{out_dir}/gmm_drift.png")
+    return fig
 
 
 register_preset(Preset(

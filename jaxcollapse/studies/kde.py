@@ -70,6 +70,13 @@ class KDEStudy(Study):
         Param("test_size", "held-out real points (fixed per seed)", 500, kind="int", static=True, low=1, high=10**6),
     )
     metrics = ("nll", "mean_density", "zero_density", "spread", "bandwidth")
+    metric_docs = {
+        "nll": "held-out NLL, -mean_y log p_t(y) over fixed real test points (p = 0 counts as 1e-12)",
+        "mean_density": "mean density p_t(y) of the KDE over the fixed held-out real points",
+        "zero_density": "share of held-out points where p_t(y) = 0 (possible with the tophat kernel)",
+        "spread": "per-coordinate variance of p_t: training data variance plus kernel variance",
+        "bandwidth": "bandwidth h of this generation's KDE (fixed, or Scott's / Silverman's rule)",
+    }
     checks = (
         Check("convolution-recursion", {"dataset": "blobs", "n": 30, "bandwidth": 0.4, "test_size": 100},
               {"regime": ["replace", "accumulate"]}, seeds=2000, generations=10, key=21, quick_seeds=1000),
@@ -224,12 +231,14 @@ class KDEStudy(Study):
 KAZDAN_KDE_GRID = {"bandwidth": [0.05, 0.1, 0.2], "n": [10, 20, 50, 100, 200], "regime": ["replace", "accumulate"]}
 
 
-def nll_figure(result, out_dir) -> None:
+def nll_figure(result, out_dir) -> Figure:
     """Kazdan et al.'s layout: held-out NLL against generations, rows = bandwidth, columns =
-    regime, one line per n."""
-    from ..plot import save_grid_figure
+    regime, one line per n. Saved as kde_nll.<fmt>; returns the Figure."""
+    from ..plot import grid_figure, save_figure
 
-    save_grid_figure(result, "nll", rows="bandwidth", cols="regime", lines="n", path=f"{out_dir}/kde_nll.png")
+    fig = grid_figure(result, "nll", rows="bandwidth", cols="regime", lines="n")
+    save_figure(fig, f"{out_dir}/kde_nll.png")
+    return fig
 
 
 register_preset(Preset(

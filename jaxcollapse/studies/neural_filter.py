@@ -278,6 +278,16 @@ class NeuralFilterStudy(Study):
     )
     metrics = ("param_error", "param_sq_error", "mean_sq_error", "var", "log_var_ratio",
                "exceed", "anchor_distance", "filter_loss")
+    metric_docs = {
+        "param_error": "||theta_t - theta*||, theta = (mean, variance), the rate or p by family",
+        "param_sq_error": "||theta_t - theta*||^2, the square of param_error",
+        "mean_sq_error": "squared error of the fitted mean, (mean_t - mean*)^2",
+        "var": "variance of the fitted distribution (Poisson: the rate; Bernoulli: p (1 - p))",
+        "log_var_ratio": "log(var_t / var_0), var_0 the generation-0 fit's; -inf once a fit degenerates",
+        "exceed": "1 if param_error > delta this generation, else 0 (its mean: share of seeds)",
+        "anchor_distance": "Fisher-standardised distance ||u_t|| of the fit from the anchor, the generation-0 fit",
+        "filter_loss": "the neural filter's contraction hinge on fresh held-out states (0 for other methods)",
+    }
     checks = tuple(
         Check(f"rule-based-arms-{family}", {"family": family, "n": 40, "alpha": 0.2, "contraction": 0.25},
               {"method": ["linear-filter", "superlinear", "accumulate", "mix"]},
@@ -504,13 +514,16 @@ def _scalar_theory(kind, m, method, n, alpha, c) -> dict[str, np.ndarray]:
 # ---- presets -----------------------------------------------------------------------------------
 
 
-def comparison_figure(result, out_dir) -> None:
-    """One figure: rows param_error / var / exceed, one line per method (panels per family)."""
+def comparison_figure(result, out_dir) -> Figure:
+    """One figure: rows param_error / var / exceed, one line per method (panels per family).
+    Saved as comparison.<fmt>; returns the Figure."""
     from pathlib import Path
 
-    from ..plot import plot_trajectories
+    from ..plot import save_figure, trajectories_figure
 
-    plot_trajectories(result, Path(out_dir) / "comparison.png", metrics=["param_error", "var", "exceed"])
+    fig = trajectories_figure(result, metrics=["param_error", "var", "exceed"])
+    save_figure(fig, Path(out_dir) / "comparison.png")
+    return fig
 
 
 register_preset(Preset(

@@ -80,6 +80,13 @@ class NextTokenStudy(Study):
         Param("sampler", "auto, exact (multinomial counts) or explicit (tokens)", "auto", kind="choice", static=True, choices=("auto", "exact", "explicit")),
     )
     metrics = ("sq_error", "tv", "kl", "support", "entropy")
+    metric_docs = {
+        "sq_error": "squared error ||P_t - P*||^2, the paper's R_t (context 1: pi*-weighted over rows)",
+        "tv": "total variation (1/2) ||P_t - P*||_1 (context 1: pi*-weighted over rows)",
+        "kl": "KL(P* || P_t), P_t floored at 1e-10 (context 1: pi*-weighted over rows)",
+        "support": "number of tokens (context 1: transitions) with P_t > 0",
+        "entropy": "entropy H(P_t) of the fit in nats (context 1: pi*-weighted over rows)",
+    }
     checks = (
         Check("risk-recursion", {"vocab": 20, "n0": 50, "sampler": "explicit"},
               {"alpha": ["0", "0.1", "max(t,1)**-0.5"], "n": ["50", "50*max(t,1)"]}, seeds=10000, generations=20,
@@ -194,9 +201,12 @@ def classify(ratio_path: np.ndarray, collapse_ratio: float) -> int:
     return 1
 
 
-def phase_figure(result, out_dir) -> None:
-    """log10(R_T / R_0) over the first two grid axes, with the regime of each cell."""
-    import matplotlib.pyplot as plt
+def phase_figure(result, out_dir) -> Figure:
+    """log10(R_T / R_0) over the first two grid axes, with the regime of each cell. Saved as
+    phase_ratio.<fmt>; returns the Figure."""
+    from matplotlib.figure import Figure
+
+    from ..plot import save_figure
 
     mean = result.mean("sq_error")
     ratio = mean / mean[..., :1]
@@ -204,7 +214,11 @@ def phase_figure(result, out_dir) -> None:
     collapse = (1 - result.config["truth"]["sum_sq"]) / mean[..., 0]
     labels = np.vectorize(lambda i, j: classify(ratio[i, j], collapse[i, j]))(
         *np.meshgrid(range(ratio.shape[0]), range(ratio.shape[1]), indexing="ij"))
-    fig, ax = plt.subplots(figsize=(1.0 + 0.45 * ratio.shape[1], 1.2 + 0.4 * ratio.shape[0]))
+    # at least 3 x 2.4 inches (the colorbar and the two-line title), more for long tick labels
+    x_label, y_label = (max(len(str(c)) for c in result.coords[d]) for d in (cols, rows))
+    fig = Figure(figsize=(max(3.0, 1.6 + 0.45 * ratio.shape[1] + 0.06 * y_label),
+                          max(2.4, 1.4 + 0.4 * ratio.shape[0] + 0.05 * x_label)), layout="constrained")
+    ax = fig.subplots()
     image = ax.imshow(np.log10(ratio[..., -1]), origin="lower", aspect="auto", cmap="coolwarm", vmin=-2, vmax=2)
     for i, j in np.ndindex(labels.shape):
         ax.text(j, i, "RSC"[labels[i, j]], ha="center", va="center", fontsize=7)
@@ -212,11 +226,10 @@ def phase_figure(result, out_dir) -> None:
     ax.set_yticks(range(ratio.shape[0]), [str(c) for c in result.coords[rows]], fontsize=7)
     ax.set_xlabel(cols)
     ax.set_ylabel(rows)
-    ax.set_title(f"log10 R_T/R_0 at T={result.generations} (R recovery, S stable, C collapse)", fontsize=8)
+    ax.set_title(f"log10 R_T/R_0 at T={result.generations}\n(R recovery, S stable, C collapse)", fontsize=8)
     fig.colorbar(image, ax=ax)
-    fig.tight_layout()
-    fig.savefig(f"{out_dir}/phase_ratio.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, f"{out_dir}/phase_ratio.png")
+    return fig
 
 
 register_preset(Preset(

@@ -150,6 +150,23 @@ class PCPOStudy(Study):
     )
     metrics = CURVES + PER_STEP + ("reached", "epochs_to_target") + tuple(f"matched_{m}" for m in MATCHED)
     summary_metrics = HEADLINE
+    metric_docs = {
+        "reward": "mean reward <x_0, u_c> of the batch: the sample along its condition's direction u_c",
+        "mode_entropy": "entropy (nats) of the batch's occupancy of the ring's modes, mean over conditions",
+        "off_manifold": "mean distance of the batch's samples to their nearest mode centre",
+        "fd_base": "Frechet distance from the batch to the base model's reference samples",
+        "mmd_base": "unbiased squared MMD (Gaussian kernel) from the batch to the base model's samples",
+        "clip_fraction": "share of trained (trajectory, step) pairs with |rho - 1| > xi in the update; NaN at t=0",
+        "grad_norm": "global gradient norm before clipping, mean over the update's minibatches; NaN at t=0",
+        **{f"{kind}_step{step}": {
+            "clip_fraction": f"clip fraction at sampling step {step} (01: pure noise); NaN at t=0, past S or untrained",
+            "grad_share": f"step {step}'s share ||g_k|| / sum_j ||g_j|| of per-step gradient norms; NaN at t=0 or past S",
+        }[kind] for kind, step in (m.rsplit("_step", 1) for m in PER_STEP)},
+        "reached": "1 once some epoch's mean reward has reached target_reward, else 0",
+        "epochs_to_target": "first epoch whose mean reward reached target_reward (NaN until then)",
+        **{f"matched_{m}": f"{m} at the first epoch with reward >= target_reward (NaN until then)"
+           for m in MATCHED},
+    }
 
     sampler: str = eqx.field(static=True)
     steps: int = eqx.field(static=True)
@@ -456,11 +473,16 @@ def matched_summary(result, metrics=("epochs_to_target", "matched_mode_entropy",
 
 # ---- presets and figures -----------------------------------------------------------------------
 
-def pcpo_figure(result, out_dir, name: str = "pcpo") -> None:
+def pcpo_figure(result, out_dir, name: str = "pcpo") -> Figure:
     """Reward against epoch; diversity and drift against the reward reached (the matched-reward
     view); each step's gradient share and clip fraction averaged over epochs. One line per
-    algorithm (mean and 95% band over seeds); other grid axes at their first value."""
-    import matplotlib.pyplot as plt
+    algorithm (mean and 95% band over seeds); other grid axes at their first value. Saved as
+    <name>.<fmt>; returns the Figure."""
+    import textwrap
+
+    from matplotlib.figure import Figure
+
+    from ..plot import save_figure
 
     dims = list(result.dims[:-1])
     take = tuple(slice(None) if d == "algorithm" else 0 for d in dims)
@@ -472,7 +494,8 @@ def pcpo_figure(result, out_dir, name: str = "pcpo") -> None:
     steps = sum(bool(np.any(np.isfinite(result.mean(f"grad_share_step{k:02d}")))) for k in range(1, MAX_STEPS + 1))
     series = {m: (np.atleast_2d(result.mean(m)[take]), np.atleast_2d(result.stderr(m)[take]))
               for m in ("reward", "mode_entropy", "off_manifold", "mmd_base")}
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7.2))
+    fig = Figure(figsize=(13, 7.2), layout="constrained")
+    axes = fig.subplots(2, 3)
     target = result.config.get("target_reward")
     for j, algorithm in enumerate(algorithms):
         mean, se = series["reward"][0][j], series["reward"][1][j]
@@ -491,14 +514,13 @@ def pcpo_figure(result, out_dir, name: str = "pcpo") -> None:
         ax.set(title=f"{metric} against reward", xlabel="mean reward")
         if isinstance(target, (int, float)):
             ax.axvline(target, color="k", ls=":", lw=0.8)
-    axes[1, 1].set(title="gradient share per step (mean over epochs)", xlabel="sampling step (1 = noise)")
-    axes[1, 2].set(title="clip fraction per step (mean over epochs)", xlabel="sampling step (1 = noise)")
+    axes[1, 1].set(title="gradient share per step\n(mean over epochs)", xlabel="sampling step (1 = noise)")
+    axes[1, 2].set(title="clip fraction per step\n(mean over epochs)", xlabel="sampling step (1 = noise)")
     axes[0, 0].legend(fontsize=7)
-    fig.suptitle(f"pcpo, {result.config.get('sampler')} sampler ({result.seeds} seeds, 95% bands; dotted: target)",
-                 fontsize=10)
-    fig.tight_layout()
-    fig.savefig(f"{out_dir}/{name}.png", dpi=110)
-    plt.close(fig)
+    fig.suptitle(textwrap.fill(f"pcpo, {result.config.get('sampler')} sampler ({result.seeds} seeds, 95% bands; "
+                               "dotted: target)", 150), fontsize=10)
+    save_figure(fig, f"{out_dir}/{name}.png")
+    return fig
 
 
 # The paper note's 2-D toy, at width 64 with a learning rate of 2e-3 (the note's prototype: width

@@ -117,6 +117,10 @@ class RegressionStudy(Study):
         Param("truth_seed", "seed of w0's random signs / direction", 0, kind="int", low=0),
     )
     metrics = ("test_error", "generator_error")
+    metric_docs = {
+        "test_error": "excess risk of the ridge model trained on generation n, ||w_pred - w0||_Sigma^2",
+        "generator_error": "excess risk of the generation-n generator itself, ||w_n - w0||_Sigma^2",
+    }
     checks = (
         Check("ols-chain", {"dim": 10, "T": 80, "sigma": 0.5},
               {"T0": [20, 40], "spectrum": ["isotropic", "power"], "design": ["fresh", "fixed"]}, seeds=8000,
@@ -233,17 +237,22 @@ class RegressionStudy(Study):
 # ---- figures -----------------------------------------------------------------------------------
 
 
-def ridge_figure(result, out_dir) -> None:
+def ridge_figure(result, out_dir) -> Figure:
     """U-curves of test error against lambda for several n (theory dashed), and the (n, lambda)
-    heatmap with each generation's best lambda marked."""
-    import matplotlib.pyplot as plt
+    heatmap with each generation's best lambda marked. Saved as ridge_curves.<fmt>; returns
+    the Figure."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    from ..plot import save_figure
 
     penalties = np.asarray([ridge_penalty({**result.config, "ridge": r}) for r in result.coords["ridge"]])
     mean, theory = result.mean("test_error"), result.theory.get("test_error")
     generations = sorted({0, 1, 2, 5, 10, 20, result.generations} & set(range(result.generations + 1)))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    left, right = fig.subplots(1, 2)
     for i, n in enumerate(generations):
-        color = plt.cm.viridis(i / max(len(generations) - 1, 1))
+        color = matplotlib.colormaps["viridis"](i / max(len(generations) - 1, 1))
         left.errorbar(penalties, mean[:, n], 2 * result.stderr("test_error")[:, n], color=color, marker="o", ms=3, label=f"n={n}")
         if theory is not None:
             left.plot(penalties, theory[:, n], color=color, ls="--", lw=0.8)
@@ -255,18 +264,21 @@ def ridge_figure(result, out_dir) -> None:
     right.set(xlabel="log10 lambda", ylabel="generation n", title="log10 test error")
     right.legend(fontsize=7)
     fig.colorbar(image, ax=right)
-    fig.tight_layout()
-    fig.savefig(f"{out_dir}/ridge_curves.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, f"{out_dir}/ridge_curves.png")
+    return fig
 
 
-def scaling_figure(result, out_dir) -> None:
-    """Test error against T (log-log) for each ridge rule, at n = 0 and the last generation."""
-    import matplotlib.pyplot as plt
+def scaling_figure(result, out_dir) -> Figure:
+    """Test error against T (log-log) for each ridge rule, at n = 0 and the last generation.
+    Saved as scaling.<fmt>; returns the Figure."""
+    from matplotlib.figure import Figure
+
+    from ..plot import save_figure
 
     rows = np.asarray(result.coords["T"], np.float64)
     mean, theory = result.mean("test_error"), result.theory.get("test_error")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
     for ax, n in zip(axes, (0, result.generations)):
         for i, rule in enumerate(result.coords["ridge"]):
             line = ax.errorbar(rows, mean[i, :, n], 2 * result.stderr("test_error")[i, :, n], marker="o", ms=3,
@@ -276,9 +288,8 @@ def scaling_figure(result, out_dir) -> None:
         ax.set(xscale="log", yscale="log", xlabel="T", title=f"n = {n}")
     axes[0].set_ylabel("test error")
     axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(f"{out_dir}/scaling.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, f"{out_dir}/scaling.png")
+    return fig
 
 
 register_preset(Preset(

@@ -128,6 +128,21 @@ class SelfConsumingDiffusionStudy(Study):
     )
     metrics = ("fd", "precision", "recall", "ole_t20", "ole_t40", "ole_t60", "ole_t80", "ole_data", "class_angle",
                "subspace_error", "confidence", "real_share", "mean_origin", "selected_confidence", "train_size")
+    metric_docs = {
+        "fd": "Frechet distance from model t's samples to the held-out real rows (raw coordinates)",
+        "precision": "k-NN precision: share of samples inside some held-out real row's k-NN ball",
+        "recall": "k-NN recall: share of held-out real rows inside some sample's k-NN ball",
+        **{f"ole_t{round(100 * f)}": "class overlap OLE / sqrt(n) of the samples' frozen latents at "
+           f"{round(100 * f)}% of diffusion steps" for f in LATENT_FRACTIONS},
+        "ole_data": "class overlap OLE / sqrt(n) of the samples themselves (0: orthogonal classes)",
+        "class_angle": "mean over class pairs of the smallest angle between fitted class subspaces (degrees)",
+        "subspace_error": "mean over classes of the largest angle between fitted and true subspace (degrees)",
+        "confidence": "mean probe confidence xi (probability of the intended class) of model t's samples",
+        "real_share": "share of real rows (D_0 and fresh real) in generation t's training set",
+        "mean_origin": "mean generation of origin of generation t's training rows (real rows: 0)",
+        "selected_confidence": "mean probe confidence xi of generation t's training rows",
+        "train_size": "number of rows in generation t's training set",
+    }
 
     generator: str = eqx.field(static=True)
     n: int = eqx.field(static=True)
@@ -355,15 +370,21 @@ class SelfConsumingDiffusionStudy(Study):
 FIGURE_METRICS = ("fd", "precision", "recall", "ole_t40", "subspace_error", "real_share", "mean_origin", "confidence")
 
 
-def regime_figure(result, out_dir, name: str = "regimes") -> None:
+def regime_figure(result, out_dir, name: str = "regimes") -> Figure:
     """One panel per metric against generation, one line (mean and 95% band over seeds) per regime;
-    grid axes other than ``regime`` are shown at their first value."""
-    import matplotlib.pyplot as plt
+    grid axes other than ``regime`` are shown at their first value. Saved as <name>.<fmt>;
+    returns the Figure."""
+    import textwrap
+
+    from matplotlib.figure import Figure
+
+    from ..plot import save_figure
 
     dims = list(result.dims[:-1])
     take = tuple(slice(None) if d == "regime" else 0 for d in dims)
     generations = np.asarray(result.coords["generation"])
-    fig, axes = plt.subplots(2, 4, figsize=(13, 5.4), squeeze=False)
+    fig = Figure(figsize=(13, 5.4), layout="constrained")
+    axes = fig.subplots(2, 4, squeeze=False)
     for ax, metric in zip(axes.flat, FIGURE_METRICS):
         mean, se = result.mean(metric)[take], result.stderr(metric)[take]
         for j, regime in enumerate(result.coords["regime"]):
@@ -372,10 +393,10 @@ def regime_figure(result, out_dir, name: str = "regimes") -> None:
                             alpha=0.2, lw=0)
         ax.set(title=metric, xlabel="generation")
     axes[0, 0].legend(fontsize=7)
-    fig.suptitle(f"self-consuming {result.config['generator']} ({result.seeds} seeds, 95% bands)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(f"{out_dir}/{name}.png", dpi=110)
-    plt.close(fig)
+    fig.suptitle(textwrap.fill(f"self-consuming {result.config['generator']} ({result.seeds} seeds, 95% bands)", 150),
+                 fontsize=10)
+    save_figure(fig, f"{out_dir}/{name}.png")
+    return fig
 
 
 register_preset(Preset(

@@ -81,7 +81,7 @@ def run(
     cache: keep compiled programs on disk (``enable_compilation_cache``); default on unless
     JAXCOLLAPSE_NO_CACHE=1.
     prng: the random-number generator: ``threefry`` (default), ``philox``, ``rbg`` or
-    ``unsafe_rbg`` (README, "Random numbers": speed and what each guarantees).
+    ``unsafe_rbg`` (docs/scaling.md, "Random numbers": speed and what each guarantees).
     invocation: what summary.json records as the call that made the run (default: this call,
     written as Python; the CLI records its command line, preset and sweep file).
     In a multi-process run (``init_distributed``) only process 0 returns a Result.

@@ -355,7 +355,7 @@ def test_lee_ye_toy_at_matched_reward():
     every algorithm reaches the target, and at matched reward has spent diversity and drifted off
     the ring against the base (4 SE); native weights give the heaviest step a larger gradient share
     than uniform credit; and uniform credit is *slower* to the target than ratio clipping, the
-    reverse of the paper's speed-up (README: what does not reproduce)."""
+    reverse of the paper's speed-up (docs/studies/pcpo.md: what does not reproduce)."""
     r = jc.reproduce("lee-ye-ddim", keep=None)
     names = list(r.coords["algorithm"])
     per = {m: r.per_seed[m].astype(np.float64) for m in r.per_seed}

@@ -40,7 +40,7 @@ SEED_BLOCKS = {"cpu": (256, 2 << 20)}
 ACCELERATOR_BLOCK = (16384, 256 << 20)
 MAX_AUTO_CHUNK = 10_000  # 2-core CPU: 10^4-seed vmaps beat 4,096 (benchmarks/) and 10^5
 # --prng: name -> jax.random implementation. Every one keeps results independent of the chunk
-# size and device count (the seed block is the unit of computation); see README "Random numbers".
+# size and device count (the seed block is the unit of computation); see docs/scaling.md "Random numbers".
 PRNGS = {"threefry": "threefry2x32", "philox": "philox4x32", "rbg": "rbg", "unsafe_rbg": "unsafe_rbg"}
 
 

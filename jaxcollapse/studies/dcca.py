@@ -45,7 +45,7 @@ Readings of the details the paper note marks uncertain: Corr sums *all* canonica
 every epoch (the prototype found a fixed draw works too); NESum is sum s_i / s_max; the
 generator, common rate, alpha values, learning rate and sizes are the note's proposal, scaled to
 a 2-core CPU. With these, DCCA's R^2 rises then falls and NR-DCCA stays flat above it (the
-paper's stated result); README says which diagnostics do not reproduce.
+paper's stated result); docs/studies/dcca.md says which diagnostics do not reproduce.
 """
 
 from __future__ import annotations

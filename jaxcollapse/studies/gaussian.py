@@ -14,7 +14,7 @@ Metrics (arrays over t = 0..T):
   degenerate     1 if Sigma_t is singular or non-finite (its mean is the fraction of seeds)
 
 Closed forms (``theory``), exact for any schedules, at real_weight 1 (none for
-accumulate-subsample and window); derivations in the README:
+accumulate-subsample and window); derivations in docs/studies/gaussian.md:
   replace / mix, with r = round(alpha n) real and s = n - r synthetic samples:
     e_t = (s/n)^2 e_{t-1} + r/n^2 tr* + s/n^2 v_{t-1}
     S_t = [r-1]+ tr* + [s-1]+ v_{t-1} + 1{r,s>0} (rs/n e_{t-1} + s/n tr* + r/n v_{t-1})

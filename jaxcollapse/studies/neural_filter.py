@@ -44,7 +44,7 @@ Metrics (arrays over t = 0..T):
   anchor_distance  ||u_t||, the Fisher-standardised distance to the anchor (the Lyapunov root)
   filter_loss      the neural filter's contraction hinge on fresh held-out states (0 otherwise)
 
-Closed forms (``theory``; exact, derivations in the README) cover every method except the
+Closed forms (``theory``; exact, derivations in docs/studies/neural-filter.md) cover every method except the
 network:
 * Gaussian replace, superlinear, mix and accumulate reuse the ``gaussian`` study's recursions
   with ddof=1. Under replace and superlinear the log-variance oracle holds exactly:

@@ -188,7 +188,8 @@ def trajectories_figure(result: Result, metrics: list[str] | None = None) -> Fig
                 ax.set_xlabel("generation")
         if _log_scale(np.concatenate([np.ravel(d) for d in drawn])):
             axes[row, 0].set_yscale("log")  # shared by the row
-        axes[row, 0].legend(fontsize=7, loc="best")
+        if row == 0 or median_too:
+            axes[row, 0].legend(fontsize=7, loc="best")
     note = f"; constant, not drawn: {', '.join(dropped)}" if dropped else ""
     fig.suptitle(_title(f"{result.study}: {result.seeds} seeds, mean ± 95% CI{note}", 110), fontsize=10)
     return fig

@@ -10,8 +10,18 @@ Regimes (``regime``, a traced code; n_t rows per generation, r_t = round(alpha_t
   accumulate            every row so far: generation 0's real rows and each generation's batch
   accumulate-subsample  a uniform n_t-subset of that pool, without replacement (Kazdan et al.)
   window                the rows of the last ``window`` generations (the newest included)
+  mix-retained          as mix, but the r real rows are drawn once (at t = 1, independently of
+                        generation 0's sample) and re-used every generation (Bertrand et al.'s
+                        retained training set); r = round(alpha_t n_t) must be the same for t >= 1
 
-Weights: at t >= 1 a real row weighs ``real_weight_t`` relative to a synthetic one (1: pooled fitting).
+Weights, at t >= 1 (generation 0 has only real rows):
+  real_weight  a real row weighs ``real_weight_t`` relative to a synthetic one (1: pooled fitting)
+  real_share   the real rows together weigh ``real_share_t`` of the fit and the synthetic rows
+               1 - real_share_t, each part shared equally by its rows; weights are scaled so they
+               still sum to the training set's size N (real row: s N / R, synthetic row:
+               (1 - s) N / S). Unset: pooled fitting. With regime=mix this is He, Xu & Cheng's
+               weighting (their mean estimator exactly; see the gaussian study for the covariance).
+               A training set without real or without synthetic rows is fitted pooled.
 
 Selection (``select``): a model's ``score(theta, rows, hp)`` rates each fresh synthetic row once,
 with the model that drew it, and the policy keeps
@@ -47,8 +57,9 @@ from jaxtyping import Array, Bool, Float, Int
 
 from .params import ConfigError, Param
 
-REGIMES = ("replace", "mix", "accumulate", "accumulate-subsample", "window")
-REPLACE, MIX, ACCUMULATE, SUBSAMPLE, WINDOW = range(len(REGIMES))
+REGIMES = ("replace", "mix", "accumulate", "accumulate-subsample", "window", "mix-retained")
+REPLACE, MIX, ACCUMULATE, SUBSAMPLE, WINDOW, RETAINED = range(len(REGIMES))
+MIXING = ("mix", "mix-retained")  # regimes with real rows after generation 0
 ROW_REGIMES = ("accumulate-subsample", "window")  # need the rows themselves, not statistics
 POOLED = ("accumulate", "accumulate-subsample", "window")  # the training data outlive a generation
 POLICIES = ("none", "top", "threshold", "sample")
@@ -68,6 +79,8 @@ def loop_params(n: int = 100, n_low: int = 1, regimes: tuple[str, ...] = REGIMES
               low=1),
         Param("real_weight", "weight of a real row relative to a synthetic one in the fit (schedule; 1: pooled)",
               1.0, schedule=True, low=0.0),
+        Param("real_share", "total weight of the real rows in each fit, shared equally; synthetic rows share the "
+              "rest (schedule; unset: pooled fitting)", None, schedule=True, low=0.0, high=1.0),
     ]
     if select:
         params += [
@@ -82,16 +95,32 @@ def loop_params(n: int = 100, n_low: int = 1, regimes: tuple[str, ...] = REGIMES
 
 
 def check_loop(config: dict[str, Any], scored: bool = True) -> None:
-    """Cross-parameter rules of one grid point (ConfigError): a selection policy needs a score."""
+    """Cross-parameter rules of one grid point (ConfigError): a selection policy needs a score;
+    real_share and real_weight both weigh the real rows; retained real rows are one sample."""
     if config.get("select", "none") != "none" and not scored:
         raise ConfigError(f"select={config['select']}: needs a score function (the model declares none)")
+    if config.get("real_share") is not None and np.any(np.asarray(config.get("real_weight", 1.0)) != 1.0):
+        raise ConfigError("real_share: real_weight is also set; both weigh the real rows, set one of them")
+    if config.get("regime") == "mix-retained":
+        n = np.asarray(config["n"], np.float64)
+        real = np.round(np.broadcast_to(np.asarray(config["alpha"], np.float64), n.shape) * n)[1:]
+        if real.size and np.any(real != real[0]):
+            raise ConfigError(f"alpha: regime=mix-retained re-uses one real sample, so round(alpha_t n_t) must be the "
+                              f"same for every t >= 1 (got {int(real.min())} to {int(real.max())})")
 
 
 def check_loop_grid(configs: list[dict[str, Any]]) -> None:
     """Rules of a whole grid: fresh real rows (alpha > 0) are drawn only under regime=mix, so an
     alpha that no grid point uses is a mistake (a grid over regimes may share one alpha)."""
-    if any(np.any(np.asarray(c["alpha"]) > 0) for c in configs) and not any(c["regime"] == "mix" for c in configs):
-        raise ConfigError(f"alpha: fresh real data need regime=mix (got regime={configs[0]['regime']})")
+    if any(np.any(np.asarray(c["alpha"]) > 0) for c in configs) and not any(c["regime"] in MIXING for c in configs):
+        raise ConfigError(f"alpha: real data after generation 0 need regime=mix or mix-retained "
+                          f"(got regime={configs[0]['regime']})")
+
+
+def pooled_fit(config: dict[str, Any]) -> bool:
+    """Every row weighs the same in every fit (real_weight 1, real_share unset): the setting the
+    studies' pooled closed forms assume."""
+    return bool(np.all(np.asarray(config.get("real_weight", 1.0)) == 1.0)) and config.get("real_share") is None
 
 
 def loop_numeric(config: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -103,6 +132,9 @@ def loop_numeric(config: dict[str, Any]) -> dict[str, np.ndarray]:
         "regime": np.int32(REGIMES.index(config["regime"])),
         "window": np.int32(config["window"]),
         "real_weight": np.broadcast_to(np.asarray(config["real_weight"], np.float64), n.shape).copy(),
+        # NaN: unset (pooled fitting); a traced leaf either way, so a grid over it compiles once
+        "real_share": np.broadcast_to(np.asarray(np.nan if config.get("real_share") is None else config["real_share"],
+                                                 np.float64), n.shape).copy(),
     }
     if "select" in config:
         out.update(select=np.int32(POLICIES.index(config["select"])),
@@ -117,8 +149,23 @@ def _where(condition, a, b):
 
 
 def real_count(regime: Int[Array, ""], alpha_t, n_t):
-    """Fresh real rows in generation t: round(alpha_t n_t) under ``mix``, else 0."""
-    return jnp.where(regime == MIX, jnp.round(alpha_t * n_t), 0).astype(n_t.dtype)
+    """Real rows in generation t: round(alpha_t n_t) under ``mix`` and ``mix-retained``, else 0."""
+    return jnp.where(_mixing(regime), jnp.round(alpha_t * n_t), 0).astype(n_t.dtype)
+
+
+def _mixing(regime):
+    return (regime == MIX) | (regime == RETAINED)
+
+
+def share_factors(share, real_total, synthetic_total):
+    """(real factor, synthetic factor, applies): each part's weights are multiplied so the real
+    part totals share x N and the synthetic part (1 - share) x N, N = the sum of both; applies
+    only where share is set (not NaN) and both parts are present."""
+    total = real_total + synthetic_total
+    applies = (real_total > 0) & (synthetic_total > 0) & ~jnp.isnan(share)
+    real = jnp.where(applies, share * total / jnp.where(applies, real_total, 1.0), 1.0)
+    synthetic = jnp.where(applies, (1 - share) * total / jnp.where(applies, synthetic_total, 1.0), 1.0)
+    return real, synthetic, applies
 
 
 class Pool(eqx.Module):
@@ -155,6 +202,8 @@ class Statistics:
     draw(key, theta, count, hp) -> S    optional: the summary of ``count`` (traced) rows of theta,
                                         drawn directly (an exact sampler; default: draw rows and
                                         summarise them)
+    size(S) -> scalar                   optional: the total weight of the rows summarised
+                                        (real_share needs it; default: ``S.count``)
     """
 
     summarize: Callable
@@ -162,6 +211,10 @@ class Statistics:
     fit: Callable
     scale: Callable | None = None
     draw: Callable | None = None
+    size: Callable | None = None
+
+    def total(self, summary) -> Array:
+        return self.size(summary) if self.size is not None else summary.count
 
 
 class DataLoop(eqx.Module):
@@ -175,7 +228,9 @@ class DataLoop(eqx.Module):
     subsamples: bool = eqx.field(static=True)  # some point subsamples the pool
     whole_pool: bool = eqx.field(static=True)  # some point trains on the whole pool (accumulate, window)
     selects: bool = eqx.field(static=True)  # some point selects by score
-    weighs: bool = eqx.field(static=True)  # some point weighs real rows unlike synthetic ones
+    weighs: bool = eqx.field(static=True)  # some point weighs real rows unlike synthetic ones (real_weight)
+    shares: bool = eqx.field(static=True)  # some point sets the real rows' total weight (real_share)
+    retains: bool = eqx.field(static=True)  # some point re-uses one real sample (mix-retained)
 
     @classmethod
     def build(cls, configs: list[dict[str, Any]]) -> "DataLoop":
@@ -186,13 +241,20 @@ class DataLoop(eqx.Module):
             capacity=capacity,
             batch=batch,
             pooled=pooled,
-            mixes=any(c["regime"] == "mix" for c in configs),
+            mixes=any(c["regime"] in MIXING for c in configs),
             accumulates=any(c["regime"] == "accumulate" for c in configs),
             subsamples=any(c["regime"] == "accumulate-subsample" for c in configs),
             whole_pool=any(c["regime"] in ("accumulate", "window") for c in configs),
             selects=any(c.get("select", "none") != "none" for c in configs),
             weighs=any(np.any(np.asarray(c["real_weight"]) != 1.0) for c in configs),
+            shares=any(c.get("real_share") is not None for c in configs),
+            retains=any(c["regime"] == "mix-retained" for c in configs),
         )
+
+    @property
+    def parts(self) -> bool:
+        """Statistics keep the real and synthetic parts apart (to weigh or re-use the real one)."""
+        return self.weighs or self.shares or self.retains
 
     @staticmethod
     def static_key(config: dict[str, Any], statistics: bool = False) -> tuple:
@@ -230,13 +292,16 @@ class DataLoop(eqx.Module):
         index = jnp.arange(self.batch)
         n_real = real_count(regime, lp["alpha"][t], n_t) if self.mixes else jnp.zeros((), n_t.dtype)
         is_real = index < n_real
+        if self.retains:  # from t = 2 on, the retained rows are where the last generation wrote them
+            kept_rows = jax.tree.map(lambda x: x[: self.batch], pool.rows)
+            real = _where((regime == RETAINED) & (t > 1) & jnp.ones(self.batch, bool), kept_rows, real)
         rows = _where(is_real, real, synthetic) if self.mixes else synthetic
         drawn = index < n_t
         scores = jnp.zeros(self.batch, pool.score.dtype) if score is None else score(rows)
         kept = drawn
         if self.selects:
             kept = drawn & (is_real | self._keep(key, scores, drawn & ~is_real, lp, t))
-        start = jnp.where((regime == REPLACE) | (regime == MIX), 0, pool.count) if self.pooled else 0
+        start = jnp.where((regime == REPLACE) | _mixing(regime), 0, pool.count) if self.pooled else 0
         write = lambda buffer, new: jax.lax.dynamic_update_slice_in_dim(buffer, new, start, 0)  # noqa: E731
         # rows past n_t are written too (a static slice) but stay invalid; later rows overwrite them
         return Pool(
@@ -277,7 +342,7 @@ class DataLoop(eqx.Module):
         if self.pooled:
             current = pool.origin == t
             recent = pool.origin > t - lp["window"]
-            eligible = eligible & jnp.select([(regime == REPLACE) | (regime == MIX), regime == WINDOW],
+            eligible = eligible & jnp.select([(regime == REPLACE) | _mixing(regime), regime == WINDOW],
                                              [current, recent], jnp.ones_like(current))
         if self.whole_pool:
             take_rows = lambda x: x  # noqa: E731
@@ -297,6 +362,10 @@ class DataLoop(eqx.Module):
         weight = jnp.where(eligible, weight, 0.0)
         if self.weighs:  # relative weights: generation 0 has no synthetic rows to weigh against
             weight = weight * jnp.where(real & (t > 0), lp["real_weight"][t], 1.0).astype(weight.dtype)
+        if self.shares:
+            on_real, on_synthetic, _ = share_factors(lp["real_share"][t], jnp.sum(jnp.where(real, weight, 0.0)),
+                                                      jnp.sum(jnp.where(real, 0.0, weight)))
+            weight = weight * jnp.where(real, on_real, on_synthetic).astype(weight.dtype)
         return TrainingSet(jax.tree.map(take_rows, pool.rows), weight, real, take_rows(pool.origin),
                            take_rows(pool.score))
 
@@ -321,17 +390,18 @@ class DataLoop(eqx.Module):
         """Generation t on summaries (regimes replace, mix, accumulate). Returns the new pool and
         the summary the model fits.
 
-        With pooled fitting (no point weighs real rows) the pool is one summary, merged in the order
-        rows would be pooled. Otherwise it is (real part, synthetic part): generation 0's real rows
-        (mix: this generation's fresh ones) apart from the synthetic ones, so that the real part is
-        scaled by real_weight_t at every fit."""
+        With pooled fitting (no point weighs or re-uses real rows) the pool is one summary, merged in
+        the order rows would be pooled. Otherwise it is (real part, synthetic part): generation 0's
+        real rows (mix: this generation's fresh ones; mix-retained: the sample drawn at t = 1) apart
+        from the synthetic ones, so that the real part can be weighed at every fit (real_weight_t,
+        or real_share_t with the synthetic part scaled too)."""
         n_t = lp["n"][t]
         regime = lp["regime"]
         k_synthetic, k_real = jax.random.split(key)
         n_real = real_count(regime, lp["alpha"][t], n_t) if self.mixes else jnp.zeros((), n_t.dtype)
         batch = draw_synthetic(k_synthetic, n_t - n_real)
         accumulate = regime == ACCUMULATE
-        if not self.weighs:
+        if not self.parts:
             if self.mixes:
                 batch = stats.merge(batch, draw_real(k_real, n_real))
             pool = _where(accumulate, stats.merge(pool, batch), batch) if self.accumulates else batch
@@ -339,8 +409,18 @@ class DataLoop(eqx.Module):
         real, synthetic = pool
         synthetic = _where(accumulate, stats.merge(synthetic, batch), batch) if self.accumulates else batch
         if self.mixes:
-            real = _where(regime == MIX, draw_real(k_real, n_real), real)
-        weighted = stats.merge(synthetic, stats.scale(real, lp["real_weight"][t]))
+            fresh = draw_real(k_real, n_real)
+            if self.retains:
+                fresh = _where((regime == RETAINED) & (t > 1), real, fresh)
+            real = _where(_mixing(regime), fresh, real)
+        fit_real, fit_synthetic = real, synthetic
+        if self.weighs:
+            fit_real = stats.scale(real, lp["real_weight"][t])
+        if self.shares:
+            on_real, on_synthetic, applies = share_factors(lp["real_share"][t], stats.total(real), stats.total(synthetic))
+            fit_real = _where(applies, stats.scale(real, on_real), fit_real)
+            fit_synthetic = _where(applies, stats.scale(synthetic, on_synthetic), synthetic)
+        weighted = stats.merge(fit_synthetic, fit_real)
         return (real, synthetic), _where(regime == REPLACE, synthetic, weighted)
 
     @staticmethod
@@ -356,4 +436,4 @@ class DataLoop(eqx.Module):
     def statistics_start(self, stats: Statistics, real):
         """Generation 0's pool from the summary of its real rows (and the summary to fit: the same;
         weights are relative, and generation 0 has no synthetic rows)."""
-        return ((real, stats.scale(real, 0.0)) if self.weighs else real), real
+        return ((real, stats.scale(real, 0.0)) if self.parts else real), real

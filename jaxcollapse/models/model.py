@@ -19,7 +19,7 @@ to start training from); ``statistics`` (``engine.data.Statistics``) for models 
 on the rows only through summaries with a merge (exact samplers, O(1) memory).
 
 ``hp`` holds the model's ``params`` at generation t (schedules evaluated) and the loop's
-settings: ``t``, ``n``, ``alpha``, ``real_weight``. Numeric params are traced leaves, so they can
+settings: ``t``, ``n``, ``alpha``, ``real_weight``, ``real_share`` (NaN when unset). Numeric params are traced leaves, so they can
 be set, scheduled and gridded like any study parameter, and a grid compiles once; string params
 are static (each value compiles apart).
 
@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..engine.data import DataLoop, Statistics, check_loop, check_loop_grid, loop_numeric, loop_params
+from ..engine.data import DataLoop, Statistics, check_loop, check_loop_grid, loop_numeric, loop_params, pooled_fit
 from ..engine.params import ConfigError, Param, fill_initial_size
 from ..engine.study import Study, float_dtype
 from ..engine.sweep import plan, traced
@@ -147,9 +147,10 @@ class ModelStudy(Study):
     def check(cls, config: dict[str, Any], generations: int) -> dict[str, Any]:
         config = fill_initial_size(config)
         check_loop(config, scored=cls.model.score is not None)
-        weighs = np.any(np.asarray(config["real_weight"]) != 1)
+        weighs = not pooled_fit(config)
         if weighs and not cls._keeps_rows(config) and cls.model.statistics.scale is None:
-            raise ConfigError(f"real_weight={config['real_weight']}: model {cls.model.name}'s statistics have no scale")
+            name = "real_weight" if config.get("real_share") is None else "real_share"
+            raise ConfigError(f"{name}={config[name]}: model {cls.model.name}'s statistics have no scale")
         return config
 
     @classmethod
@@ -197,7 +198,8 @@ class ModelStudy(Study):
         lp = params["loop"]
         hp = {name: value[t] for name, value in params["model"].items()}
         hp.update(self.statics)
-        hp.update(t=t, n=lp["n"][t], alpha=lp["alpha"][t], real_weight=lp["real_weight"][t])
+        hp.update(t=t, n=lp["n"][t], alpha=lp["alpha"][t], real_weight=lp["real_weight"][t],
+                  real_share=lp["real_share"][t])
         return hp
 
     def _truth(self, hp):

@@ -44,7 +44,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..engine.data import DataLoop, Statistics, check_loop_grid, loop_numeric, loop_params
+from ..engine.data import DataLoop, Statistics, check_loop, check_loop_grid, loop_numeric, loop_params, pooled_fit
 from ..engine.params import Param, fill_initial_size
 from ..engine.study import Check, Study, float_dtype
 from ..models import categorical
@@ -98,6 +98,7 @@ class DiscreteStudy(Study):
 
     @classmethod
     def check(cls, config: dict[str, Any], generations: int) -> dict[str, Any]:
+        check_loop(config)
         return fill_initial_size(config)
 
     @classmethod
@@ -139,6 +140,7 @@ class DiscreteStudy(Study):
             scale=jnp.multiply,
             fit=lambda key, counts, previous, hp: categorical.fit(counts),
             draw=lambda key, p, count, hp: categorical.sample_counts(key, count, p, self.sampler, self.loop.batch),
+            size=jnp.sum,
         )
 
     def _measure(self, p, params):
@@ -186,7 +188,7 @@ class DiscreteStudy(Study):
     def theory(cls, config: dict[str, Any], generations: int) -> dict[str, np.ndarray]:
         p = true_distribution(config)
         n = np.asarray(config["n"], np.int64)
-        if np.any(np.asarray(config["real_weight"]) != 1):
+        if not pooled_fit(config):
             return {}
         if config["regime"] == "accumulate":
             missing = (1.0 - p) ** n[0]

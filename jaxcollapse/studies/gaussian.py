@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.special import digamma
 
-from ..engine.data import DataLoop, Statistics, loop_numeric, loop_params
+from ..engine.data import DataLoop, Statistics, check_loop, loop_numeric, loop_params, pooled_fit
 from ..engine.params import ConfigError, Param, fill_initial_size
 from ..engine.study import Check, Study, float_dtype
 from ..models import gaussian as family
@@ -87,7 +87,7 @@ def statistics(sampler: str, dim: int, n_max: int) -> Statistics:
 @register_study
 class GaussianStudy(Study):
     name = "gaussian"
-    description = "Recursive Gaussian MLE under replace / mix / accumulate / accumulate-subsample / window"
+    description = "Recursive Gaussian MLE under replace / mix / mix-retained / accumulate / accumulate-subsample / window"
     params = (
         Param("dim", "dimension d", 1, kind="int", static=True, low=1, high=4096),
         *loop_params(n=100, select=False),
@@ -122,6 +122,7 @@ class GaussianStudy(Study):
     # ---- host side: validation and structure -------------------------------------------
     @classmethod
     def check(cls, config: dict[str, Any], generations: int) -> dict[str, Any]:
+        check_loop(config)
         config = fill_initial_size(config)
         config["cov"] = parse_spectrum(config["cov"], config["dim"])
         low = 1 + config["ddof"]
@@ -223,7 +224,11 @@ class GaussianStudy(Study):
     @classmethod
     def theory(cls, config: dict[str, Any], generations: int) -> dict[str, np.ndarray]:
         regime = config["regime"]
-        if regime in ("accumulate-subsample", "window") or np.any(np.asarray(config.get("real_weight", 1.0)) != 1):
+        if regime == "mix-retained" or (regime == "mix" and config.get("real_share") is not None):
+            if np.any(np.asarray(config.get("real_weight", 1.0)) != 1):
+                return {}
+            return mixed_theory(config, generations)
+        if regime in ("accumulate-subsample", "window") or not pooled_fit(config):
             return {}
         spectrum = np.asarray(config["cov"], np.float64)
         dim, trace, ddof = len(spectrum), float(np.sum(spectrum)), config["ddof"]
@@ -262,6 +267,49 @@ class GaussianStudy(Study):
                     log_det[t] = log_det[t - 1] + log_det_increment(size)
             tr_sigma[t] = scatter / (pool - ddof)
         return {"mean_sq_error": err, "var": tr_sigma / dim, "log_det_ratio": log_det}
+
+
+def mixed_theory(config: dict[str, Any], generations: int) -> dict[str, np.ndarray]:
+    """Exact E mean_sq_error and E var under mix or mix-retained, pooled or with real_share.
+
+    Generation t >= 1 fits r = round(alpha_t n_t) real rows and s = n_t - r rows of the last fit,
+    the real part weighing w_t (real_share_t; r/n_t when unset or when r or s is 0). With
+    b = xbar_R - mu (fresh: a new draw each t; retained: one draw, B = E||b||^2 = tr*/r),
+    e = E||mu_t - mu||^2, V = E tr Sigma_t, c = E[b . (mu_t - mu)] (0 for fresh rows):
+      e_t = w^2 B + (1-w)^2 (e_{t-1} + V_{t-1}/s) + 2 w (1-w) c_{t-1}
+      c_t = w B + (1-w) c_{t-1}                              (retained; fresh: c_t = 0)
+      V_t = [w n/r (r-1) tr* + (1-w) n/s (s-1) V_{t-1}
+             + w (1-w) n (B + e_{t-1} - 2 c_{t-1} + V_{t-1}/s)] / (n - ddof)
+    (the weighted scatter of the two parts, Chan's merge, with weights summing to n; each
+    part's scatter has expectation (rows - 1) x its covariance's trace). Generation 0 fits n0
+    real rows: e_0 = tr*/n0, V_0 = (n0 - 1) tr*/(n0 - ddof), c_0 = 0 (the retained rows are drawn
+    at t = 1). Pooled (w = r/n) this is Bertrand et al.'s recursion (docs: bertrand-stability);
+    with real_share it is He, Xu & Cheng's a_t for the mean, with the covariance of the
+    row-weighted fit (their code combines the two parts' covariances instead: the same E
+    tr Sigma at ddof 1 up to the between-part term w (1-w) n (...)/(n - 1))."""
+    spectrum = np.asarray(config["cov"], np.float64)
+    dim, trace, ddof = len(spectrum), float(np.sum(spectrum)), config["ddof"]
+    n = np.asarray(config["n"], np.float64)
+    alpha = np.broadcast_to(np.asarray(config["alpha"], np.float64), n.shape)
+    share = config.get("real_share")
+    share = None if share is None else np.broadcast_to(np.asarray(share, np.float64), n.shape)
+    retained = config["regime"] == "mix-retained"
+    err, var = np.empty(generations + 1), np.empty(generations + 1)
+    err[0], var[0], cross = trace / n[0], (n[0] - 1) * trace / (n[0] - ddof), 0.0
+    for t in range(1, generations + 1):
+        size = n[t]
+        r = np.round(alpha[t] * size)
+        s = size - r
+        w = r / size if share is None or r == 0 or s == 0 else share[t]
+        b = trace / r if r > 0 else 0.0
+        e, v, c = err[t - 1], var[t - 1], cross if retained else 0.0
+        jitter = v / s if s > 0 else 0.0
+        err[t] = w * w * b + (1 - w) ** 2 * (e + jitter) + 2 * w * (1 - w) * c
+        scatter = (w * size / r * (r - 1) * trace if r > 0 else 0.0) + (
+            (1 - w) * size / s * (s - 1) * v if s > 0 else 0.0) + w * (1 - w) * size * (b + e - 2 * c + jitter)
+        var[t] = scatter / (size - ddof)
+        cross = w * b + (1 - w) * c
+    return {"mean_sq_error": err, "var": var / dim}
 
 
 # ---- presets ---------------------------------------------------------------------------------
@@ -320,4 +368,88 @@ register_preset(Preset(
     seeds=10000,
     generations=1000,
     quick={"seeds": 1000, "generations": 100},
+))
+
+
+def golden_figure(result, out_dir):
+    """He, Xu & Cheng's figure: the last generation's error against the real share w (mean ±
+    1.96 SE, the exact recursion dashed), w* = 1/phi marked. Saved as golden_ratio.<fmt>."""
+    from matplotlib.figure import Figure
+
+    from ..plot import save_figure
+
+    shares = np.asarray(result.coords["real_share"], np.float64)
+    fig = Figure(figsize=(9, 3.6), layout="constrained")
+    for ax, metric in zip(fig.subplots(1, 2), ("mean_sq_error", "var")):
+        mean, err = result.mean(metric)[:, -1], result.stderr(metric)[:, -1]
+        ax.errorbar(shares, mean, 1.96 * err, fmt="o", ms=3, label="simulation")
+        ax.plot(shares, result.theory[metric][:, -1], "k--", lw=0.9, label="exact recursion")
+        ax.axvline((np.sqrt(5) - 1) / 2, color="tab:orange", lw=0.9, label="1/phi")
+        ax.set_xlabel("real share w")
+        ax.set_ylabel(f"{metric} at generation {result.generations}")
+    fig.axes[0].legend(fontsize=7)
+    fig.suptitle(f"real + synthetic each generation, real part weighing w ({result.seeds} seeds)", fontsize=10)
+    save_figure(fig, f"{out_dir}/golden_ratio.png")
+    return fig
+
+
+def stability_figure(result, out_dir):
+    """Bertrand et al.'s stability: the last generation's variance and mean error against the
+    real fraction alpha, fresh and retained real data, one line per n; the exact recursion
+    dashed. Saved as stability.<fmt>."""
+    from matplotlib.figure import Figure
+
+    from ..plot import matplotlib_colors, save_figure
+
+    order = [result.dims.index(d) for d in ("regime", "n", "alpha")]
+    alphas = np.asarray(result.coords["alpha"], np.float64)
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    axes = fig.subplots(1, 2)
+    colors = matplotlib_colors(len(result.coords["n"]))
+    for ax, metric in zip(axes, ("var", "mean_sq_error")):
+        mean = np.transpose(result.mean(metric)[..., -1], order)
+        theory = np.transpose(result.theory[metric][..., -1], order)
+        for i, regime in enumerate(result.coords["regime"]):
+            style = "-o" if regime == "mix" else ":s"
+            for j, n in enumerate(result.coords["n"]):
+                ax.plot(alphas, mean[i, j], style, ms=3, color=colors[j], label=f"{regime}, n={n}")
+                ax.plot(alphas, theory[i, j], "k--", lw=0.6)
+        ax.set_xscale("log")
+        ax.set_xlabel("real fraction alpha")
+        ax.set_ylabel(f"{metric} at generation {result.generations}")
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"fresh (solid) vs retained (dotted) real data; dashed: exact recursion ({result.seeds} seeds)",
+                 fontsize=10)
+    save_figure(fig, f"{out_dir}/stability.png")
+    return fig
+
+
+GOLDEN_GRID = [round(0.2 + 0.02 * i, 2) for i in range(30)]  # He et al.'s S2 grid, 0.20 ... 0.78
+
+register_preset(Preset(
+    name="he-golden-ratio",
+    study="gaussian",
+    description="He, Xu & Cheng: n = m = 100 fresh real and synthetic rows (d = 2), real weight w: error "
+                "U-shaped in w, minimum at w = 1/phi",
+    settings={"dim": 2, "ddof": 1, "regime": "mix", "alpha": 0.5, "n": "where(t < 1, 100, 200)"},
+    grids={"real_share": GOLDEN_GRID},
+    seeds=2000,
+    generations=199,
+    quick={"seeds": 400, "generations": 60, "grids": {"real_share": [0.3, 0.5, 0.62, 0.7, 0.9]}},
+    figure=golden_figure,
+))
+
+register_preset(Preset(
+    name="bertrand-stability",
+    study="gaussian",
+    description="Bertrand et al.: real fraction alpha, fresh vs retained real data (d = 1, ddof = 0): a bounded "
+                "plateau for every alpha > 0, collapse onto a single retained point",
+    settings={"dim": 1, "ddof": 0},
+    grids={"regime": ["mix", "mix-retained"], "alpha": [0.01, 0.05, 0.1, 0.25, 0.5, 0.9], "n": [20, 100]},
+    seeds=10000,
+    generations=300,
+    quick={"seeds": 1000, "generations": 100,
+           "grids": {"regime": ["mix", "mix-retained"], "alpha": [0.1, 0.5], "n": [20, 100]}},
+    figure=stability_figure,
+    keep=("var", "mean_sq_error"),
 ))

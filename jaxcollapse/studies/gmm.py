@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..engine.data import DataLoop, check_loop_grid, loop_numeric, loop_params
+from ..engine.data import DataLoop, check_loop, check_loop_grid, loop_numeric, loop_params, pooled_fit
 from ..engine.params import ConfigError, Param, fill_initial_size
 from ..engine.study import Check, Study, float_dtype
 from ..models import mixture
@@ -135,6 +135,7 @@ class MixtureStudy(Study):
     @classmethod
     def check(cls, config: dict[str, Any], generations: int) -> dict[str, Any]:
         config = fill_initial_size(config)
+        check_loop(config)
         truth_weights(config)
         if np.any(config["n"] < config["components"]):
             raise ConfigError(f"n and n0 must be >= components={config['components']} (EM needs a point per component)")
@@ -233,8 +234,8 @@ class MixtureStudy(Study):
     # ---- closed forms -------------------------------------------------------------------------
     @classmethod
     def theory(cls, config: dict[str, Any], generations: int) -> dict[str, np.ndarray]:
-        if (config["components"] != 1 or config["regime"] in ("accumulate-subsample", "window")
-                or np.any(np.asarray(config["real_weight"]) != 1)):
+        if (config["components"] != 1 or config["regime"] in ("accumulate-subsample", "window", "mix-retained")
+                or not pooled_fit(config)):
             return {}
         from .gaussian import GaussianStudy
 

@@ -43,7 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..engine.data import DataLoop, check_loop_grid, loop_numeric, loop_params
+from ..engine.data import DataLoop, check_loop, check_loop_grid, loop_numeric, loop_params, pooled_fit
 from ..engine.params import Param, fill_initial_size
 from ..engine.study import Check, Study, float_dtype
 from ..models import kde
@@ -95,6 +95,7 @@ class KDEStudy(Study):
     # ---- host side --------------------------------------------------------------------------
     @classmethod
     def check(cls, config: dict[str, Any], generations: int) -> dict[str, Any]:
+        check_loop(config)
         return fill_initial_size(config)
 
     @classmethod
@@ -202,7 +203,7 @@ class KDEStudy(Study):
     @classmethod
     def theory(cls, config: dict[str, Any], generations: int) -> dict[str, np.ndarray]:
         if (config["dataset"] != "blobs" or config["kernel"] != "gaussian" or config["bandwidth"] in RULES
-                or config["regime"] == "window" or np.any(np.asarray(config["real_weight"]) != 1)):
+                or config["regime"] in ("window", "mix-retained") or not pooled_fit(config)):
             return {}
         n = np.asarray(config["n"], np.float64)
         alpha = np.asarray(config["alpha"], np.float64)

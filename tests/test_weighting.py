@@ -1,0 +1,119 @@
+"""real_share (He, Xu & Cheng's weighting) and mix-retained (Bertrand et al.'s retained real data)
+on the shared data loop, against closed forms: the gaussian study's exact recursions (statistics
+path), a mean-only user Model (rows path), and the papers' own formulas (stationary values, the
+golden ratio). Tolerances: Bonferroni z limits over every compared generation and grid point."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxcollapse as jc
+from jaxcollapse.studies.gaussian import mixed_theory
+from jaxcollapse.validate import z_limit
+from tests.reference import z_score
+
+GOLDEN = (np.sqrt(5) - 1) / 2
+
+
+def _holds(result, metrics, start=1):
+    for metric in metrics:
+        z = z_score(result.mean(metric), result.stderr(metric), result.theory[metric])[..., start:]
+        assert np.all(np.isfinite(z)), metric
+        assert np.max(np.abs(z)) < z_limit(z.size), (metric, float(np.max(np.abs(z))))
+
+
+def test_fresh_and_retained_real_data_match_the_exact_recursion():
+    result = jc.run("gaussian", settings={"dim": 1, "ddof": 0, "n": 20, "alpha": 0.25},
+                    grids={"regime": ["mix", "mix-retained"]}, seeds=4000, generations=40, key=3)
+    _holds(result, ("var", "mean_sq_error"))
+    # the retained sample's error is never averaged away: worse mean, smaller variance
+    assert result.mean("mean_sq_error", regime="mix-retained")[-1] > 2 * result.mean("mean_sq_error", regime="mix")[-1]
+
+
+def test_the_recursion_reaches_bertrands_stationary_values():
+    """The note's closed-form fixed points (independent formulas), d = 1, ddof = 0."""
+    for n, alpha in [(20, 0.1), (20, 0.5), (100, 0.25), (100, 0.9)]:
+        config = {"cov": [1.0], "ddof": 0, "n": np.full(2001, n), "alpha": alpha}
+        fresh = mixed_theory({**config, "regime": "mix"}, 2000)
+        kept = mixed_theory({**config, "regime": "mix-retained"}, 2000)
+        q = 1.0 / (n * (2 - alpha))
+        v_fresh = alpha * (1 - q) / (alpha + (1 - alpha) * q)
+        v_kept = (alpha - 1 / n) / (alpha + (1 - alpha) * q)
+        np.testing.assert_allclose(fresh["var"][-1], v_fresh, rtol=1e-9)
+        np.testing.assert_allclose(fresh["mean_sq_error"][-1], (alpha + (1 - alpha) * v_fresh) * q / alpha, rtol=1e-9)
+        np.testing.assert_allclose(kept["var"][-1], v_kept, rtol=1e-9)
+        np.testing.assert_allclose(kept["mean_sq_error"][-1], 1 / round(alpha * n) + (1 - alpha) * v_kept * q / alpha,
+                                   rtol=1e-9)
+
+
+def test_a_single_retained_point_collapses_the_variance():
+    result = jc.run("gaussian", settings={"dim": 1, "ddof": 0, "n": 100, "alpha": 0.01, "regime": "mix-retained"},
+                    seeds=1000, generations=1000, key=5)
+    # v* = 0 (the note): the theory decays geometrically, and so do the simulated variances (first
+    # moments of a log-normal-like product, so compared in size, not in standard errors)
+    assert result.theory["var"][-1] < 1e-4 and result.mean("var")[-1] < 1e-3
+    assert result.mean("var")[-1] < result.mean("var")[100] / 100
+    assert abs(result.mean("mean_sq_error")[-1] - 1.0) < 4 * result.stderr("mean_sq_error")[-1] + 0.02
+
+
+def test_real_share_is_he_xu_chengs_weighting_with_its_golden_ratio():
+    """n = m = 100 real and synthetic rows, d = 2, ddof = 1: simulation against the exact
+    recursion; the recursion against the paper's a_inf(w) (whose covariance differs by a
+    between-part term, < 0.5% here); its minimiser at 1/phi."""
+    grid = [0.3, 0.5, GOLDEN, 0.8]
+    result = jc.run("gaussian", settings={"dim": 2, "ddof": 1, "n": "where(t < 1, 100, 200)", "alpha": 0.5,
+                                          "regime": "mix"}, grids={"real_share": grid}, seeds=4000, generations=30, key=7)
+    _holds(result, ("var", "mean_sq_error"))
+    config = {"cov": [1.0, 1.0], "ddof": 1, "n": np.r_[100, np.full(400, 200)], "alpha": 0.5, "regime": "mix"}
+    ws = np.linspace(0.55, 0.7, 151)
+    risk = [mixed_theory({**config, "real_share": w}, 400)["mean_sq_error"][-1] for w in ws]
+    paper = 2 * ((1 - ws) ** 2 / 100 + ws**2 / 100) / (1 - (1 - ws) ** 2)
+    np.testing.assert_allclose(risk, paper, rtol=5e-3)
+    assert abs(ws[int(np.argmin(risk))] - GOLDEN) <= 0.002
+    # the optimal risk is w* times the real-only risk tr/n (the note's identity, to 0.5%)
+    assert min(risk) == pytest.approx(GOLDEN * 2 / 100, rel=5e-3)
+
+
+# ---- the rows path: a user Model fitting a mean (rows N(theta, 1)) ----------------------------
+
+def _mean_fit(key, data, weights, previous, hp):
+    return jnp.sum(weights * data) / jnp.sum(weights)
+
+
+MEAN = jc.Model(name="weighted-mean", truth=lambda hp: 0.0, fit=_mean_fit,
+                sample=lambda key, theta, size, hp: theta + jax.random.normal(key, (size,)),
+                metrics=lambda theta, truth, hp: {"sq_error": (theta - truth) ** 2})
+
+
+def _mean_theory(n, r, generations, share=None, retained=False):
+    """e_t = w^2/r + (1-w)^2 (e_{t-1} + 1/s) + 2 w (1-w) c_{t-1}, c_t = w/r + (1-w) c_{t-1}
+    (retained; fresh: c = 0), e_0 = 1/n: the model's variance is 1, not fitted."""
+    s = n - r
+    w = r / n if share is None else share
+    e, c, out = 1 / n, 0.0, [1 / n]
+    for _ in range(generations):
+        e, c = w * w / r + (1 - w) ** 2 * (e + 1 / s) + 2 * w * (1 - w) * c, (w / r + (1 - w) * c) if retained else 0.0
+        out.append(e)
+    return np.asarray(out)
+
+
+@pytest.mark.parametrize("regime", ["mix", "mix-retained"])
+def test_a_user_model_takes_real_share_and_retained_rows(regime):
+    result = jc.run(MEAN, settings={"n": 40, "alpha": 0.25, "regime": regime}, grids={"real_share": ["0.25", "0.7"]},
+                    seeds=4000, generations=15, key=11)
+    expected = np.stack([_mean_theory(40, 10, 15, share, regime == "mix-retained") for share in (0.25, 0.7)])
+    z = z_score(result.mean("sq_error"), result.stderr("sq_error"), expected)[:, 1:]
+    assert np.max(np.abs(z)) < z_limit(z.size)
+    np.testing.assert_allclose(result.mean("real_share")[:, 1:], 10 / 40, rtol=1e-6)  # rows, not weights
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"real_share": 0.5, "real_weight": 2.0, "regime": "mix", "alpha": 0.5}, "real_share: real_weight is also set"),
+    ({"real_share": 1.5}, "real_share=1.5: must be"),
+    ({"regime": "mix-retained", "alpha": "0.1*(t<5)"}, "alpha: regime=mix-retained re-uses one real sample"),
+])
+def test_bad_weighting_is_refused_in_one_line(settings, message):
+    with pytest.raises(jc.ConfigError, match=message) as refused:
+        jc.run("gaussian", settings=settings, seeds=10, generations=8)
+    assert "\n" not in str(refused.value)

@@ -219,7 +219,7 @@ def test_cai_names_are_aliases_of_the_data_loops_regimes():
     def same(a, b):
         leaves_a, tree_a = jax.tree.flatten(a)
         leaves_b, tree_b = jax.tree.flatten(b)
-        return tree_a == tree_b and all(np.array_equal(x, y) for x, y in zip(leaves_a, leaves_b))
+        return tree_a == tree_b and all(np.array_equal(x, y, equal_nan=True) for x, y in zip(leaves_a, leaves_b))
 
     for old, regime, select in ALIASES:
         key_old, built_old, numeric_old = point({"regime": old})

@@ -32,11 +32,9 @@ def _stacked(result, metric: str) -> np.ndarray:
     shape = np.shape(stats["mean"])
     theory = result.theory.get(metric)
     layers = [stats["mean"], stats["stderr"], np.full(shape, np.nan) if theory is None else theory]
-    if result.quantiles:
-        stored = result.quantiles["metrics"].get(metric, {})
-        for p in result.quantiles["probabilities"]:
-            match = [v for k, v in stored.items() if abs(float(k) - float(p)) < 1e-9]
-            layers.append(match[0] if match else np.full(shape, np.nan))
+    for p in result.quantiles.get("probabilities", []) if result.quantiles else []:
+        values = result.stored_quantile(metric, p)
+        layers.append(np.full(shape, np.nan) if values is None else values)
     return np.stack([np.asarray(v, np.float64) for v in layers], axis=-1)
 
 

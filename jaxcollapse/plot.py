@@ -106,10 +106,9 @@ def _panels(result: Result) -> list[tuple[tuple[int, ...], str]]:
 def spread(result: Result, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(q10, median, q90) over seeds, grid-shaped like the means, from the requested quantiles
     or the kept per-seed arrays; None when neither holds them."""
-    stored = result.quantiles.get("metrics", {}).get(metric, {}) if result.quantiles else {}
-    keys = {round(float(q), 6): q for q in stored}
-    if all(p in keys for p in (0.1, 0.5, 0.9)):
-        return tuple(np.asarray(stored[keys[p]], np.float64) for p in (0.1, 0.5, 0.9))
+    stored = [result.stored_quantile(metric, p) for p in (0.1, 0.5, 0.9)]
+    if all(values is not None for values in stored):
+        return tuple(np.asarray(values, np.float64) for values in stored)
     if metric in result.per_seed:
         values = np.asarray(result.per_seed[metric], np.float64)
         with np.errstate(invalid="ignore"), _quiet():

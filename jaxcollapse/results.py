@@ -87,12 +87,19 @@ class Result:
 
     def quantile(self, metric: str, q: float, **labels: Any) -> np.ndarray:
         """A requested quantile (``quantiles=``) over the first ``quantile_seeds`` seeds."""
+        values = self.stored_quantile(metric, q)
+        if values is not None:
+            return self.select(values, labels)
+        have = ", ".join(self.quantiles.get("metrics", {}).get(metric, {})) or "none"
+        raise ConfigError(f"quantile q={q}: not computed for {metric} (computed: {have}; run with quantiles=...)")
+
+    def stored_quantile(self, metric: str, q: float) -> np.ndarray | None:
+        """The q-quantile of ``metric`` if it was requested (dims ``self.dims``), else None."""
         stored = self.quantiles.get("metrics", {}).get(metric, {}) if self.quantiles else {}
         for key, values in stored.items():
             if abs(float(key) - float(q)) < 1e-9:
-                return self.select(values, labels)
-        have = ", ".join(self.quantiles.get("metrics", {}).get(metric, {})) or "none"
-        raise ConfigError(f"quantile q={q}: not computed for {metric} (computed: {have}; run with quantiles=...)")
+                return np.asarray(values)
+        return None
 
     def _metric(self, metric: str) -> dict[str, np.ndarray]:
         if metric not in self.metrics:

@@ -30,7 +30,13 @@ with the model that drew it, and the policy keeps
              accumulate-subsample it instead picks the n_t best-scored rows of the whole pool
              (Cai et al.'s latent space filtering)
   threshold  the rows with score >= ``select_threshold``
-  sample     each row with probability clip(score, 0, 1) (a verifier's acceptance probability)
+  sample     each row with probability clip(score, 0, 1) (the model's own acceptance probability)
+  choice     curation (Ferbach et al.): each synthetic row is the Luce / Bradley-Terry choice among
+             ``choice_k`` candidates drawn from the model, the candidate k chosen with probability
+             exp(score_k) / sum_j exp(score_j) (a Gumbel-max); choice_k -> infinity tends to the
+             exponential tilt p exp(score) / E_p exp(score). Candidates: ``DataLoop.choose``.
+  verify     each row with probability clip(verifier(row), 0, 1), a verifier that may see the truth
+             (an oracle): Feng et al.'s (phi, psi) pruner, Yi et al.'s band around a knowledge centre
 Real rows are never filtered. A generation that keeps no row refits on nothing; models see
 all-zero weights and the loop keeps the previous fit (``guard_empty``).
 
@@ -62,8 +68,8 @@ REPLACE, MIX, ACCUMULATE, SUBSAMPLE, WINDOW, RETAINED = range(len(REGIMES))
 MIXING = ("mix", "mix-retained")  # regimes with real rows after generation 0
 ROW_REGIMES = ("accumulate-subsample", "window")  # need the rows themselves, not statistics
 POOLED = ("accumulate", "accumulate-subsample", "window")  # the training data outlive a generation
-POLICIES = ("none", "top", "threshold", "sample")
-NONE, TOP, THRESHOLD, SAMPLE = range(len(POLICIES))
+POLICIES = ("none", "top", "threshold", "sample", "choice", "verify")
+NONE, TOP, THRESHOLD, SAMPLE, CHOICE, VERIFY = range(len(POLICIES))
 
 
 def loop_params(n: int = 100, n_low: int = 1, regimes: tuple[str, ...] = REGIMES, select: bool = True) -> tuple[Param, ...]:
@@ -90,15 +96,21 @@ def loop_params(n: int = 100, n_low: int = 1, regimes: tuple[str, ...] = REGIMES
                   schedule=True, low=0.0, high=1.0),
             Param("select_threshold", "select=threshold: rows with score >= this are kept (schedule)", 0.0,
                   schedule=True),
+            Param("choice_k", "select=choice: candidates drawn per kept row, the kept one chosen with probability "
+                  "proportional to exp(score) (schedule)", 2, kind="int", schedule=True, low=1, high=4096),
         ]
     return tuple(params)
 
 
-def check_loop(config: dict[str, Any], scored: bool = True) -> None:
-    """Cross-parameter rules of one grid point (ConfigError): a selection policy needs a score;
-    real_share and real_weight both weigh the real rows; retained real rows are one sample."""
-    if config.get("select", "none") != "none" and not scored:
-        raise ConfigError(f"select={config['select']}: needs a score function (the model declares none)")
+def check_loop(config: dict[str, Any], scored: bool = True, verified: bool = False) -> None:
+    """Cross-parameter rules of one grid point (ConfigError): a selection policy needs a score (or,
+    for verify, a verifier); real_share and real_weight both weigh the real rows; retained real
+    rows are one sample."""
+    select = config.get("select", "none")
+    if select == "verify" and not verified:
+        raise ConfigError("select=verify: needs a verifier function (the model declares none)")
+    if select not in ("none", "verify") and not scored:
+        raise ConfigError(f"select={select}: needs a score function (the model declares none)")
     if config.get("real_share") is not None and np.any(np.asarray(config.get("real_weight", 1.0)) != 1.0):
         raise ConfigError("real_share: real_weight is also set; both weigh the real rows, set one of them")
     if config.get("regime") == "mix-retained":
@@ -140,7 +152,8 @@ def loop_numeric(config: dict[str, Any]) -> dict[str, np.ndarray]:
         out.update(select=np.int32(POLICIES.index(config["select"])),
                    select_fraction=np.broadcast_to(np.asarray(config["select_fraction"], np.float64), n.shape).copy(),
                    select_threshold=np.broadcast_to(np.asarray(config["select_threshold"], np.float64),
-                                                    n.shape).copy())
+                                                    n.shape).copy(),
+                   choice_k=np.broadcast_to(np.asarray(config["choice_k"], np.int32), n.shape).copy())
     return out
 
 
@@ -231,6 +244,8 @@ class DataLoop(eqx.Module):
     weighs: bool = eqx.field(static=True)  # some point weighs real rows unlike synthetic ones (real_weight)
     shares: bool = eqx.field(static=True)  # some point sets the real rows' total weight (real_share)
     retains: bool = eqx.field(static=True)  # some point re-uses one real sample (mix-retained)
+    choices: int = eqx.field(static=True, default=1)  # candidates per synthetic row (select=choice: max choice_k)
+    verifies: bool = eqx.field(static=True, default=False)  # some point keeps rows by a verifier
 
     @classmethod
     def build(cls, configs: list[dict[str, Any]]) -> "DataLoop":
@@ -249,7 +264,14 @@ class DataLoop(eqx.Module):
             weighs=any(np.any(np.asarray(c["real_weight"]) != 1.0) for c in configs),
             shares=any(c.get("real_share") is not None for c in configs),
             retains=any(c["regime"] == "mix-retained" for c in configs),
+            choices=max([int(np.max(c["choice_k"])) for c in configs if c.get("select") == "choice"], default=1),
+            verifies=any(c.get("select") == "verify" for c in configs),
         )
+
+    @property
+    def candidates(self) -> int:
+        """Synthetic rows to draw per generation: ``choices`` candidates for each of ``batch`` rows."""
+        return self.choices * self.batch
 
     @property
     def parts(self) -> bool:
@@ -283,10 +305,26 @@ class DataLoop(eqx.Module):
     def rescore(self, pool: Pool, scores: Float[Array, " capacity"]) -> Pool:
         return eqx.tree_at(lambda p: p.score, pool, scores.astype(pool.score.dtype))
 
-    def add(self, pool: Pool, key, t, lp, synthetic, real=None, score: Callable | None = None) -> Pool:
+    def choose(self, key, candidates, scores, t, lp):
+        """select=choice: the ``batch`` synthetic rows, each the Luce choice among choice_k_t of the
+        ``candidates`` rows [choices x batch, ...] (candidate k of row i is row k x batch + i): the
+        argmax of score + Gumbel noise over k < choice_k_t, which picks k with probability
+        exp(score_k) / sum_j exp(score_j). A grid point with another policy takes candidate 0."""
+        if self.choices == 1:
+            return candidates
+        scores = jnp.reshape(scores, (self.choices, self.batch))
+        perturbed = jnp.where(jnp.arange(self.choices)[:, None] < lp["choice_k"][t],
+                              scores + jax.random.gumbel(key, scores.shape, scores.dtype), -jnp.inf)
+        chosen = jnp.where(lp["select"] == CHOICE, jnp.argmax(perturbed, axis=0), 0)
+        index = chosen * self.batch + jnp.arange(self.batch)
+        return jax.tree.map(lambda x: x[index], candidates)
+
+    def add(self, pool: Pool, key, t, lp, synthetic, real=None, score: Callable | None = None,
+            verify: Callable | None = None) -> Pool:
         """Generation t's rows enter the pool: r_t real rows first, then synthetic ones, each
         synthetic row filtered by the selection policy. ``synthetic`` and ``real`` are rows
-        [batch, ...]; ``score(rows)`` [batch] rates the generation's rows (stored with them)."""
+        [batch, ...]; ``score(rows)`` [batch] rates the generation's rows (stored with them);
+        ``verify(rows)`` [batch] is each row's acceptance probability under select=verify."""
         n_t = lp["n"][t]
         regime = lp["regime"]
         index = jnp.arange(self.batch)
@@ -300,7 +338,8 @@ class DataLoop(eqx.Module):
         scores = jnp.zeros(self.batch, pool.score.dtype) if score is None else score(rows)
         kept = drawn
         if self.selects:
-            kept = drawn & (is_real | self._keep(key, scores, drawn & ~is_real, lp, t))
+            accept = verify(rows) if self.verifies else None
+            kept = drawn & (is_real | self._keep(key, scores, drawn & ~is_real, lp, t, accept))
         start = jnp.where((regime == REPLACE) | _mixing(regime), 0, pool.count) if self.pooled else 0
         write = lambda buffer, new: jax.lax.dynamic_update_slice_in_dim(buffer, new, start, 0)  # noqa: E731
         # rows past n_t are written too (a static slice) but stay invalid; later rows overwrite them
@@ -314,8 +353,9 @@ class DataLoop(eqx.Module):
             (start + n_t).astype(jnp.int32),
         )
 
-    def _keep(self, key, scores, candidates, lp, t):
-        """The selection policy on the generation's synthetic candidates (boolean [batch])."""
+    def _keep(self, key, scores, candidates, lp, t, accept=None):
+        """The selection policy on the generation's synthetic candidates (boolean [batch]); choice
+        keeps every row (``choose`` has already chosen them)."""
         policy = lp["select"]
         # top: the round(q m) best of the m candidates (ties broken by position)
         ranked = jnp.argsort(jnp.where(candidates, -scores, jnp.inf), stable=True)
@@ -323,11 +363,13 @@ class DataLoop(eqx.Module):
         quota = jnp.round(lp["select_fraction"][t] * jnp.sum(candidates))
         top = rank < quota
         threshold = scores >= lp["select_threshold"][t]
-        sample = jax.random.uniform(key, scores.shape, scores.dtype) < jnp.clip(scores, 0.0, 1.0)
+        uniform = jax.random.uniform(key, scores.shape, scores.dtype)
+        sample = uniform < jnp.clip(scores, 0.0, 1.0)
+        verified = uniform < jnp.clip(accept, 0.0, 1.0) if accept is not None else jnp.ones_like(candidates)
         # under accumulate-subsample, top ranks the whole pool instead (``training_weights``)
         top = top | (lp["regime"] == SUBSAMPLE)
-        return jnp.select([policy == TOP, policy == THRESHOLD, policy == SAMPLE], [top, threshold, sample],
-                          jnp.ones_like(candidates))
+        return jnp.select([policy == TOP, policy == THRESHOLD, policy == SAMPLE, policy == VERIFY],
+                          [top, threshold, sample, verified], jnp.ones_like(candidates))
 
     def training_set(self, pool: Pool, key, t, lp) -> "TrainingSet":
         """Generation t's training rows and their weights (0: not in the training set).

@@ -14,7 +14,9 @@ A model is pure functions, in the spirit of optax's (init, update) pairs:
 Optional: ``real(key, size, hp)`` draws real rows (default: ``sample`` from ``truth``, so a
 misspecified truth is a ``real`` sampler); ``theory(config, generations)`` closed forms
 {metric: array over t = 0..T}; ``score(theta, rows, hp)`` rates rows for selection
-(``select=top|threshold|sample``); ``init(key, hp)`` the ``previous`` of generation 0 (a network
+(``select=top|threshold|sample``, and ``select=choice``: curation by a Luce choice among
+``choice_k`` candidates, probability ∝ exp(score)); ``verifier(rows, truth, hp)`` gives each row's
+probability of being kept under ``select=verify`` (it may use the truth: an oracle); ``init(key, hp)`` the ``previous`` of generation 0 (a network
 to start training from); ``statistics`` (``engine.data.Statistics``) for models whose fit depends
 on the rows only through summaries with a merge (exact samplers, O(1) memory).
 
@@ -61,6 +63,7 @@ class Model:
     theory: Callable | None = None
     score: Callable | None = None
     init: Callable | None = None
+    verifier: Callable | None = None
     statistics: Statistics | None = None
     description: str = ""
 
@@ -71,7 +74,7 @@ class Model:
                                 ("metrics", "metrics(theta, truth, hp)")):
             if not callable(getattr(self, role)):
                 raise ConfigError(f"Model {self.name}: {role}={getattr(self, role)!r} must be a function {signature}")
-        for role in ("truth", "real", "theory", "score", "init"):
+        for role in ("truth", "real", "theory", "score", "init", "verifier"):
             value = getattr(self, role)
             if value is not None and not callable(value):
                 raise ConfigError(f"Model {self.name}: {role}={value!r} must be a function or None")
@@ -146,7 +149,7 @@ class ModelStudy(Study):
     @classmethod
     def check(cls, config: dict[str, Any], generations: int) -> dict[str, Any]:
         config = fill_initial_size(config)
-        check_loop(config, scored=cls.model.score is not None)
+        check_loop(config, scored=cls.model.score is not None, verified=cls.model.verifier is not None)
         weighs = not pooled_fit(config)
         if weighs and not cls._keeps_rows(config) and cls.model.statistics.scale is None:
             name = "real_weight" if config.get("real_share") is None else "real_share"
@@ -212,9 +215,27 @@ class ModelStudy(Study):
             return _rows(model, "real", _call(model, "real", model.real, key, size, hp), size)
         return _rows(model, "sample", _call(model, "sample", model.sample, key, truth, size, hp), size)
 
-    def _sample(self, key, theta, hp):
-        model, size = self.model, self.loop.batch
+    def _sample(self, key, theta, hp, size=None):
+        model, size = self.model, size or self.loop.batch
         return _rows(model, "sample", _call(model, "sample", model.sample, key, theta, size, hp), size)
+
+    def _synthetic(self, key, theta, hp, lp, t):
+        """The generation's synthetic rows [batch]: drawn, or under select=choice each the choice
+        among choice_k drawn candidates (``DataLoop.choose``)."""
+        loop = self.loop
+        if loop.choices == 1:
+            return self._sample(key, theta, hp)
+        k_draw, k_choose = jax.random.split(key)
+        candidates = self._sample(k_draw, theta, hp, loop.candidates)
+        return loop.choose(k_choose, candidates, self._score(theta, candidates, hp), t, lp)
+
+    def _verify(self, rows, truth, hp):
+        model = self.model
+        accept = _call(model, "verifier", model.verifier, rows, truth, hp)
+        if jnp.shape(accept) != (jax.tree.leaves(rows)[0].shape[0],):
+            raise ConfigError(f"Model {model.name}: verifier returned shape {list(jnp.shape(accept))}; "
+                              "one acceptance probability per row is needed")
+        return jnp.asarray(accept, float_dtype())
 
     def _measure(self, theta, truth, hp, size, real_share):
         model = self.model
@@ -250,7 +271,7 @@ class ModelStudy(Study):
             pool = loop.start(rows, n0)
             training = loop.training_set(pool, k_subsample, 0, params["loop"])
             theta = _call(model, "fit", model.fit, k_fit, training.rows, training.weight, previous, hp)
-            if loop.selects:
+            if loop.selects and model.score is not None:
                 pool = loop.rescore(pool, self._score(theta, pool.rows, hp))
             size, share = loop.composition(training)
             return (theta, pool), self._measure(theta, truth, hp, size, share)
@@ -269,10 +290,11 @@ class ModelStudy(Study):
         truth = self._truth(hp)
         k_synthetic, k_real, k_select, k_subsample, k_fit = jax.random.split(key, 5)
         if self.rows_path:
-            synthetic = self._sample(k_synthetic, theta, hp)
+            synthetic = self._synthetic(k_synthetic, theta, hp, lp, t)
             real = self._real(k_real, hp, truth) if loop.mixes else None
-            score = (lambda rows: self._score(theta, rows, hp)) if loop.selects else None
-            pool = loop.add(pool, k_select, t, lp, synthetic, real, score)
+            score = (lambda rows: self._score(theta, rows, hp)) if loop.selects and model.score is not None else None
+            verify = (lambda rows: self._verify(rows, truth, hp)) if loop.verifies else None
+            pool = loop.add(pool, k_select, t, lp, synthetic, real, score, verify)
             training = loop.training_set(pool, k_subsample, t, lp)
             fitted = _call(model, "fit", model.fit, k_fit, training.rows, training.weight, theta, hp)
             _same_shape(model, theta, fitted)

@@ -72,8 +72,10 @@ POLICIES = ("none", "top", "threshold", "sample", "choice", "verify")
 NONE, TOP, THRESHOLD, SAMPLE, CHOICE, VERIFY = range(len(POLICIES))
 
 
-def loop_params(n: int = 100, n_low: int = 1, regimes: tuple[str, ...] = REGIMES, select: bool = True) -> tuple[Param, ...]:
-    """The loop's parameters, declared by every study built on it (and by user models)."""
+def loop_params(n: int = 100, n_low: int = 1, regimes: tuple[str, ...] = REGIMES, select: bool = True,
+                policy: str = "none") -> tuple[Param, ...]:
+    """The loop's parameters, declared by every study built on it (and by user models); ``policy``
+    is the default selection policy."""
     params = [
         Param("n", "rows drawn per generation (schedule in t)", n, kind="int", schedule=True, low=n_low),
         Param("n0", "real rows fitted at generation 0 (default: n at t=0)", None, kind="int", low=n_low),
@@ -90,7 +92,7 @@ def loop_params(n: int = 100, n_low: int = 1, regimes: tuple[str, ...] = REGIMES
     ]
     if select:
         params += [
-            Param("select", "selection of fresh synthetic rows by the model's score: " + ", ".join(POLICIES), "none",
+            Param("select", "selection of fresh synthetic rows by the model's score: " + ", ".join(POLICIES), policy,
                   kind="choice", choices=POLICIES),
             Param("select_fraction", "select=top: share of each generation's synthetic rows kept (schedule)", 1.0,
                   schedule=True, low=0.0, high=1.0),

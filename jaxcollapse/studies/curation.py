@@ -38,7 +38,6 @@ expectation at the population level); none with ``start=fit`` (E G(p_hat_0) != G
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import equinox as eqx
@@ -95,16 +94,6 @@ def _vector(config: dict[str, Any], name: str) -> np.ndarray:
     if values.ndim != 1 or values.size < 2 or not np.all(np.isfinite(values)):
         raise ConfigError(f"{name}={raw}: must be a comma list of at least two finite numbers")
     return values
-
-
-def _loop_params(n: int) -> tuple[Param, ...]:
-    """The loop's parameters with curation as the default policy."""
-    out = []
-    for p in loop_params(n=n, regimes=REGIMES):
-        if p.name == "select":
-            p = dataclasses.replace(p, default="choice")
-        out.append(p)
-    return tuple(out)
 
 
 class _Curation(Study):
@@ -194,7 +183,7 @@ class CurationStudy(_Curation):
               gridable=False),
         Param("start", "generation 0's model: truth (p_0 = p_d, the population start) or fit (frequencies of n0 "
               "real rows)", "truth", kind="choice", choices=STARTS),
-        *_loop_params(n=2000),
+        *loop_params(n=2000, regimes=REGIMES, policy="choice"),
     )
     metrics = ("expected_reward", "top_mass", "entropy", "support", "tv")
     metric_docs = {
@@ -304,7 +293,7 @@ class CurationGaussianStudy(_Curation):
         Param("ddof", "variance divisor n - ddof (1: unbiased, 0: MLE)", 1, kind="int", low=0, high=1),
         Param("start", "generation 0's model: truth (p_0 = p_d, the population start) or fit (n0 real rows)", "truth",
               kind="choice", choices=STARTS),
-        *_loop_params(n=2000),
+        *loop_params(n=2000, regimes=REGIMES, policy="choice"),
     )
     metrics = ("mean", "var", "expected_reward")
     metric_docs = {

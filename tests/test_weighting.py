@@ -75,6 +75,23 @@ def test_real_share_is_he_xu_chengs_weighting_with_its_golden_ratio():
     assert min(risk) == pytest.approx(GOLDEN * 2 / 100, rel=5e-3)
 
 
+def test_the_optimal_real_share_follows_w_star_of_k():
+    """He et al.'s k sweep (k = real rows per synthetic row): the exact recursion's stationary mean
+    error is minimised at w*(k) = (sqrt(k^2 + 4k) - k)/2 with the value w* tr/n_real (the note's
+    closed forms, to the 0.5-2% between-part covariance term; finer where m >> n)."""
+    from jaxcollapse.studies.gaussian import optimal_real_share
+
+    for alpha in (0.05, 0.2, 0.5, 0.8):
+        k, n = alpha / (1 - alpha), 1000
+        config = {"cov": [1.0, 1.0], "ddof": 1, "n": np.full(301, n), "alpha": alpha, "regime": "mix"}
+        ws = np.linspace(0.02, 0.98, 97)
+        risk = np.array([mixed_theory({**config, "real_share": w}, 300)["mean_sq_error"][-1] for w in ws])
+        w_star = optimal_real_share(k)
+        assert abs(ws[int(np.argmin(risk))] - w_star) <= 0.02, (k, ws[int(np.argmin(risk))], w_star)
+        assert min(risk) == pytest.approx(w_star * 2 / round(alpha * n), rel=2e-2)
+    assert optimal_real_share(1.0) == pytest.approx(GOLDEN)
+
+
 # ---- the rows path: a user Model fitting a mean (rows N(theta, 1)) ----------------------------
 
 def _mean_fit(key, data, weights, previous, hp):

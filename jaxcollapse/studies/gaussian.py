@@ -371,24 +371,42 @@ register_preset(Preset(
 ))
 
 
+def optimal_real_share(k):
+    """He, Xu & Cheng's w*(k) = (sqrt(k^2 + 4k) - k) / 2 for k = real rows / synthetic rows (1/phi
+    at k = 1); the stationary mean error at w* is w* times the real-only error."""
+    k = np.asarray(k, np.float64)
+    return (np.sqrt(k**2 + 4 * k) - k) / 2
+
+
 def golden_figure(result, out_dir):
-    """He, Xu & Cheng's figure: the last generation's error against the real share w (mean ±
-    1.96 SE, the exact recursion dashed), w* = 1/phi marked. Saved as golden_ratio.<fmt>."""
+    """He, Xu & Cheng's weighting: the last generation's mean error and variance against the real
+    share w, one line per real fraction alpha (k = alpha / (1 - alpha) real rows per synthetic
+    one) when alpha is gridded; simulation +- 1.96 SE, the exact recursion dashed, w*(k) marked
+    (1/phi at k = 1). Saved as golden_ratio.<fmt>."""
     from matplotlib.figure import Figure
 
-    from ..plot import save_figure
+    from ..plot import matplotlib_colors, save_figure
 
     shares = np.asarray(result.coords["real_share"], np.float64)
+    gridded = "alpha" in result.dims
+    alphas = np.asarray(result.coords["alpha"] if gridded else [result.config["alpha"]], np.float64).ravel()
+    order = [result.dims.index(d) for d in (("alpha",) if gridded else ()) + ("real_share",)] + [len(result.dims) - 1]
+    colors = matplotlib_colors(len(alphas))
     fig = Figure(figsize=(9, 3.6), layout="constrained")
     for ax, metric in zip(fig.subplots(1, 2), ("mean_sq_error", "var")):
-        mean, err = result.mean(metric)[:, -1], result.stderr(metric)[:, -1]
-        ax.errorbar(shares, mean, 1.96 * err, fmt="o", ms=3, label="simulation")
-        ax.plot(shares, result.theory[metric][:, -1], "k--", lw=0.9, label="exact recursion")
-        ax.axvline((np.sqrt(5) - 1) / 2, color="tab:orange", lw=0.9, label="1/phi")
-        ax.set_xlabel("real share w")
+        mean, err, theory = (np.transpose(a, order)[..., -1].reshape(len(alphas), -1)
+                             for a in (result.mean(metric), result.stderr(metric), result.theory[metric]))
+        for i, alpha in enumerate(alphas):
+            k = alpha / (1 - alpha)
+            ax.errorbar(shares, mean[i], 1.96 * err[i], fmt="o", ms=3, color=colors[i], label=f"k = {k:.3g}")
+            ax.plot(shares, theory[i], "--", color=colors[i], lw=0.9)
+            ax.axvline(optimal_real_share(k), color=colors[i], lw=0.7, ls=":")
+        ax.set_yscale("log" if gridded and metric == "mean_sq_error" else "linear")
+        ax.set_xlabel("real share w (dotted: w*(k))")
         ax.set_ylabel(f"{metric} at generation {result.generations}")
     fig.axes[0].legend(fontsize=7)
-    fig.suptitle(f"real + synthetic each generation, real part weighing w ({result.seeds} seeds)", fontsize=10)
+    fig.suptitle(f"real + synthetic each generation, real part weighing w; dashed: exact recursion ({result.seeds} seeds)",
+                 fontsize=10)
     save_figure(fig, f"{out_dir}/golden_ratio.png")
     return fig
 
@@ -436,6 +454,19 @@ register_preset(Preset(
     seeds=2000,
     generations=199,
     quick={"seeds": 400, "generations": 60, "grids": {"real_share": [0.3, 0.5, 0.62, 0.7, 0.9]}},
+    figure=golden_figure,
+))
+
+register_preset(Preset(
+    name="he-k-sweep",
+    study="gaussian",
+    description="He, Xu & Cheng's k sweep: N = 1,000 rows a generation, real fraction alpha = k/(1+k), real weight w: "
+                "the minimum moves to w*(k) = (sqrt(k^2+4k)-k)/2, the optimal risk w* x the real-only risk",
+    settings={"dim": 2, "ddof": 1, "regime": "mix", "n": 1000},
+    grids={"alpha": [0.05, 0.1, 0.2, 0.5, 0.8], "real_share": [round(0.05 * i, 2) for i in range(1, 20)]},
+    seeds=500,
+    generations=100,
+    quick={"seeds": 100, "generations": 40, "grids": {"alpha": [0.1, 0.5], "real_share": [0.2, 0.3, 0.45, 0.62, 0.8]}},
     figure=golden_figure,
 ))
 

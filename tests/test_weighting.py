@@ -134,3 +134,20 @@ def test_bad_weighting_is_refused_in_one_line(settings, message):
     with pytest.raises(jc.ConfigError, match=message) as refused:
         jc.run("gaussian", settings=settings, seeds=10, generations=8)
     assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("family, n, seeds", [("linear", 2000, 400), ("logistic", 2000, 400), ("poisson", 600, 200)])
+def test_glms_follow_the_asymptotic_weighting_recursion(family, n, seeds):
+    """He et al.'s GLMs (n/2 fresh real and n/2 synthetic rows a generation): the weighted MLE's
+    error against the asymptotic recursion with v = tr I(beta*)^-1 (slack 3% for its O(d/n)
+    terms), and the error's minimum near 1/phi (U-shaped in w, each side > 4 SE). Poisson draws
+    cost a loop each, so its run is smaller."""
+    result = jc.run("glm", settings={"regime": "mix", "alpha": 0.5, "n": n, "family": family},
+                    grids={"real_share": [0.3, GOLDEN, 0.9]}, seeds=seeds, generations=20, key=1)
+    mean, se, theory = result.mean("coef_error"), result.stderr("coef_error"), result.theory["coef_error"]
+    limit = z_limit(mean[..., 1:].size)
+    assert np.all(np.abs(mean - theory)[..., 1:] <= limit * se[..., 1:] + 0.03 * theory[..., 1:])
+    late = mean[..., 10:].mean(axis=-1)  # averaged over t = 10..20 as the authors' code does
+    late_se = np.sqrt((se[..., 10:] ** 2).mean(axis=-1) / 11 * 4)  # generations correlate: a generous SE
+    for side in (0, 2):
+        assert late[side] - late[1] > 4 * np.hypot(late_se[side], late_se[1]), (family, late)

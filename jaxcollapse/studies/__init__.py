@@ -1,7 +1,7 @@
 """One module per study; importing this package registers every study and preset."""
 
 from . import (  # noqa: F401  (registration side effects)
-    contaminated, curation, dcca, discrete, gaussian, gmm, kde, neural_filter, next_token, pcpo, regression,
+    contaminated, curation, dcca, discrete, gaussian, glm, gmm, kde, neural_filter, next_token, pcpo, regression,
     self_consuming_diffusion, strong_collapse, verified_retraining,
 )
 from .registry import PRESETS, STUDIES, Preset, get_preset, get_study

@@ -71,3 +71,16 @@ def test_cli_refuses(argv, needle, capsys, tmp_path):
 def test_api_refuses_wrong_types(kwargs):
     with pytest.raises(jc.ConfigError):
         jc.run("gaussian", **kwargs)
+
+
+def test_none_is_refused_where_a_parameter_has_a_value():
+    """None means "unset" only for parameters whose default is unset (n0, real_share); elsewhere
+    it is refused in one line, for every study."""
+    from jaxcollapse.engine.params import ConfigError
+    from jaxcollapse.studies import STUDIES
+
+    for name, study in STUDIES.items():
+        param = next(p for p in study.params if p.default is not None)
+        with pytest.raises(ConfigError, match=f"{param.name}=None: must be") as err:
+            jc.run(name, settings={param.name: None}, seeds=2, generations=1)
+        assert "\n" not in str(err.value)

@@ -130,6 +130,8 @@ def plan(
     base = {}
     for p in study.params:
         raw = settings.get(p.name, p.default)
+        if raw is None and p.default is not None:  # None means "unset" only where the default is unset
+            raise ConfigError(f"{p.name}=None: must be {p.allowed()}")
         base[p.name] = raw if raw is None else p.resolve(raw, generations)
     axes, axis_values = [], []
     for name, raw_values in grids.items():

@@ -4,8 +4,8 @@ Default tier: every notebook is well formed: its code parses, the studies and pr
 exist (the presets' quick settings pass validation), and its last code cell writes ``notebook_runs/checks.json`` (seconds, so none can rot
 silently between slow runs).
 
-Slow tier (``pytest -m slow``; ``bring_your_own_model``, the model API's worked example, in the
-default tier too): every notebook runs end to end at its small size
+Slow tier (``pytest -m slow``; ``bring_your_own_model``, the model API's worked example, and
+``beyond_the_seeds``, in the default tier too): every notebook runs end to end at its small size
 (JAXCOLLAPSE_QUICK=1) and what it computes is checked: each entry of ``checks.json`` is one claim
 ({"value", "below"} or {"value", "above"}: a z-score against a closed form, a paired z-score
 between arms, a ratio) and must hold. The closed forms and references these claims rest on are
@@ -44,8 +44,9 @@ def test_notebook_is_well_formed(path):
     assert "checks.json" in code[-1] and "checks[" in text, f"{path.stem}: its last cell must write its checks"
 
 
-# Executed in the default tier too: the public model API's worked example
-DEFAULT_TIER = {"bring_your_own_model"}
+# Executed in the default tier too: the public model API's worked example, and the settings beyond
+# the seed papers (issue 24 asks CI to run it at its quick size)
+DEFAULT_TIER = {"bring_your_own_model", "beyond_the_seeds"}
 
 
 @pytest.mark.parametrize("path", [p if p.stem in DEFAULT_TIER else pytest.param(p, marks=pytest.mark.slow)

@@ -137,3 +137,34 @@ def test_bad_curation_settings_are_refused_in_one_line():
         assert "\n" not in str(err.value)
     with pytest.raises(ConfigError, match="select=verify: needs a verifier") as err:
         jc.run(_gaussian_model(), settings={"select": "verify"}, seeds=2, generations=1)
+
+
+def test_fengs_rate_verifier_is_one_function_on_a_user_model():
+    """Feng et al.'s (phi, psi) verifier as the loop's select=verify on explicit rows (x, y', label
+    correct?) of a user Model, against the verification study's exact-in-law sampler: two
+    independent implementations of the same one-shot experiment (n = 200, d = 5, p = 0.3)."""
+    from jax.scipy.stats import norm
+
+    d, m, p, phi, psi = 5, 1.0, 0.3, 0.9, 0.5
+
+    def sample(key, theta, size, hp, flip=p):
+        k_y, k_x, k_flip = jax.random.split(key, 3)
+        y = jnp.where(jax.random.bernoulli(k_y, 0.5, (size,)), 1.0, -1.0)
+        mu = jnp.zeros(d).at[0].set(m)
+        x = y[:, None] * mu + jax.random.normal(k_x, (size, d))
+        correct = ~jax.random.bernoulli(k_flip, flip, (size,))
+        return {"x": x, "label": jnp.where(correct, y, -y), "correct": correct.astype(x.dtype)}
+
+    def fit(key, rows, w, previous, hp):
+        return jnp.sum((w * rows["label"])[:, None] * rows["x"], axis=0) / jnp.maximum(jnp.sum(w), 1.0)
+
+    model = jc.Model("feng-rows", fit=fit, sample=sample, truth=lambda hp: jnp.zeros(d).at[0].set(m),
+                     real=lambda key, size, hp: sample(key, None, size, hp, flip=0.0),
+                     metrics=lambda w, truth, hp: {"accuracy": norm.cdf(truth @ w / jnp.linalg.norm(w))},
+                     verifier=lambda rows, truth, hp: jnp.where(rows["correct"] > 0, phi, psi))
+    rows = jc.run(model, settings={"n": 200, "select": "verify"}, seeds=3000, generations=1, key=11)
+    exact = jc.run("verification", settings={"n": 200, "dim": d, "m": m, "p": p, "phi": phi, "psi": psi},
+                   seeds=3000, generations=1, key=12)
+    for t in (0, 1):
+        gap = rows.mean("accuracy")[t] - exact.mean("accuracy")[t]
+        assert abs(gap) < 4 * np.hypot(rows.stderr("accuracy")[t], exact.stderr("accuracy")[t]), (t, gap)

@@ -19,9 +19,10 @@ def first_round():
 
 @pytest.mark.xdist_group("verified")
 def test_the_first_verified_round_has_its_exact_risk(first_round):
-    for metric in ("loss", "kept_fraction"):
-        z = z_score(first_round.mean(metric)[..., 1], first_round.stderr(metric)[..., 1],
-                    first_round.theory[metric][..., 1])
+    for metric in ("loss", "kept_fraction", "center_progress"):
+        shifted = slice(1, None) if metric == "center_progress" else slice(None)  # a = 0: progress is 0
+        z = z_score(first_round.mean(metric)[shifted, :, 1], first_round.stderr(metric)[shifted, :, 1],
+                    first_round.theory[metric][shifted, :, 1])
         assert np.max(np.abs(z)) < z_limit(z.size), (metric, z)
     # the note's independent numbers: R_real for the code's design, and its Monte Carlo R_1 (+- its SE)
     assert abs(first_round.theory["loss"][0, 0, 0] - 0.08374) < 1e-5
@@ -43,6 +44,16 @@ def test_plateau_and_gain_then_reversal():
     # the limit is the verifier's centre (a symmetric stationary law), whatever the start
     progress = result.mean("center_progress")[:, -1]
     assert np.all(np.abs(progress - 1) < 4 * result.stderr("center_progress")[:, -1])
+    # geometric contraction at rate tau = theta(-h/sigma, h/sigma) (h = gamma + sigma sqrt(2/pi)):
+    # the recursion's progress gains 1 - tau of what is left each round, and so does the simulation
+    from scipy.stats import truncnorm
+
+    tau = truncnorm(-(0.1 + np.sqrt(2 / np.pi)), 0.1 + np.sqrt(2 / np.pi)).var()
+    left = 1 - result.theory["center_progress"][1]
+    np.testing.assert_allclose(left[2:6] / left[1:5], tau, rtol=0.05)
+    z = z_score(result.mean("center_progress")[:, 1:6], result.stderr("center_progress")[:, 1:6],
+                result.theory["center_progress"][:, 1:6])
+    assert np.max(np.abs(z)) < z_limit(z.size)
 
 
 def _numpy_round(seeds, d, n, a, gamma, rng):

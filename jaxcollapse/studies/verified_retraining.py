@@ -27,7 +27,8 @@ Gaussian (V_j = sigma^2 / mu_j^2), so R_1 = E ||theta_1 - theta*||^2 is exact (G
 m); later generations close the recursion on Gaussian m_j (a Gaussian-closure version of the
 note's delta method, V_{t+1} ~ T'^2 V_t + sigma^2 theta / n). The map contracts towards
 v_j.theta_c at rate tau = theta(-(h/sigma), h/sigma) < 1, so theta_t -> theta_c:
-R_inf ~ ||theta_c - theta*||^2 + d sigma^2 tau / (n (1 - tau^2)).
+R_inf ~ ||theta_c - theta*||^2 + d sigma^2 tau / (n (1 - tau^2)); E center_progress_t follows
+1 - tau^t near the centre (its theory is the recursion's mean, exact at t = 1).
 """
 
 from __future__ import annotations
@@ -257,6 +258,8 @@ class VerifiedRetrainingStudy(Study):
         mean, var = star.copy(), sigma**2 / truth["singular"] ** 2
         loss = [np.sum((mean - star) ** 2 + var)]
         kept = [1.0]
+        shift = center - star
+        progress = [0.0]  # linear in E theta_t: exact wherever the mean is
         for t in range(1, generations + 1):
             m = mean[:, None] + np.sqrt(var)[:, None] * nodes[None, :]  # [d, nodes]
             z_mean, z_var = _truncated((center[:, None] - half - m) / sigma, (center[:, None] + half - m) / sigma, np)
@@ -264,10 +267,11 @@ class VerifiedRetrainingStudy(Study):
             mean = moved @ weights
             var = (moved**2) @ weights - mean**2 + sigma**2 * (z_var @ weights) / n[t]
             loss.append(np.sum((mean - star) ** 2 + var))
+            progress.append(float((mean - star) @ shift / (shift @ shift)) if shift @ shift > 0 else 0.0)
             cdf = _Norm(np).cdf
             kept.append(float(np.mean((cdf((center[:, None] + half - m) / sigma)
                                        - cdf((center[:, None] - half - m) / sigma)) @ weights)))
-        return {"loss": np.asarray(loss), "kept_fraction": np.asarray(kept)}
+        return {"loss": np.asarray(loss), "kept_fraction": np.asarray(kept), "center_progress": np.asarray(progress)}
 
 
 def regimes_figure(result, out_dir):

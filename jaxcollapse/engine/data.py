@@ -61,7 +61,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
-from .params import ConfigError, Param
+from .params import ConfigError, Param, fill_initial_size
+from .study import Study
 
 REGIMES = ("replace", "mix", "accumulate", "accumulate-subsample", "window", "mix-retained")
 REPLACE, MIX, ACCUMULATE, SUBSAMPLE, WINDOW, RETAINED = range(len(REGIMES))
@@ -129,6 +130,25 @@ def check_loop_grid(configs: list[dict[str, Any]]) -> None:
     if any(np.any(np.asarray(c["alpha"]) > 0) for c in configs) and not any(c["regime"] in MIXING for c in configs):
         raise ConfigError(f"alpha: real data after generation 0 need regime=mix or mix-retained "
                           f"(got regime={configs[0]['regime']})")
+
+
+class LoopStudy(Study):
+    """A study whose training sets the data loop forms: each grid point obeys the loop's rules
+    (``check_loop``; ``scored``: the study rates rows for selection, ``verified``: it has a
+    verifier) and ``n`` is completed by ``n0``; the whole grid obeys ``check_loop_grid``.
+    Studies extend ``check`` with their own."""
+
+    scored = True
+    verified = False
+
+    @classmethod
+    def check(cls, config: dict[str, Any], generations: int) -> dict[str, Any]:
+        check_loop(config, scored=cls.scored, verified=cls.verified)
+        return fill_initial_size(config)
+
+    @classmethod
+    def preflight(cls, configs: list[dict[str, Any]], generations: int) -> None:
+        check_loop_grid(configs)
 
 
 def pooled_fit(config: dict[str, Any]) -> bool:

@@ -45,9 +45,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..engine.data import DataLoop, check_loop, check_loop_grid, loop_numeric, loop_params, real_count
-from ..engine.params import ConfigError, Param, fill_initial_size
-from ..engine.study import Check, Study, float_dtype
+from ..engine.data import DataLoop, LoopStudy, loop_numeric, loop_params
+from ..engine.params import ConfigError, Param
+from ..engine.study import Check, float_dtype
 from ..models import categorical
 from .registry import Preset, register_preset, register_study
 
@@ -96,19 +96,10 @@ def _vector(config: dict[str, Any], name: str) -> np.ndarray:
     return values
 
 
-class _Curation(Study):
+class _Curation(LoopStudy):
     """What both curation studies share: the loop, the start, the choice, the expected-refit map."""
 
     loop: DataLoop
-
-    @classmethod
-    def check(cls, config: dict[str, Any], generations: int) -> dict[str, Any]:
-        check_loop(config)
-        return fill_initial_size(config)
-
-    @classmethod
-    def preflight(cls, configs: list[dict[str, Any]], generations: int) -> None:
-        check_loop_grid(configs)
 
     @classmethod
     def static_key(cls, config: dict[str, Any]) -> tuple:

@@ -44,9 +44,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..engine.data import DataLoop, Statistics, check_loop, check_loop_grid, loop_numeric, loop_params, pooled_fit
-from ..engine.params import Param, fill_initial_size
-from ..engine.study import Check, Study, float_dtype
+from ..engine.data import DataLoop, LoopStudy, Statistics, loop_numeric, loop_params, pooled_fit
+from ..engine.params import Param
+from ..engine.study import Check, float_dtype
 from ..models import categorical
 from .registry import Preset, register_preset, register_study
 
@@ -61,7 +61,7 @@ def true_distribution(config: dict[str, Any]) -> np.ndarray:
 
 
 @register_study
-class DiscreteStudy(Study):
+class DiscreteStudy(LoopStudy):
     name = "discrete"
     description = "Categorical over many outcomes refitted by frequencies: support loss (Kazdan et al.)"
     params = (
@@ -95,15 +95,6 @@ class DiscreteStudy(Study):
     sampler: str = eqx.field(static=True)
     loop: DataLoop
     rows: bool = eqx.field(static=True)  # the loop keeps tokens (accumulate-subsample, window), else counts
-
-    @classmethod
-    def check(cls, config: dict[str, Any], generations: int) -> dict[str, Any]:
-        check_loop(config)
-        return fill_initial_size(config)
-
-    @classmethod
-    def preflight(cls, configs: list[dict[str, Any]], generations: int) -> None:
-        check_loop_grid(configs)
 
     @classmethod
     def static_key(cls, config: dict[str, Any]) -> tuple:

@@ -32,9 +32,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..engine.data import DataLoop, check_loop, check_loop_grid, loop_numeric, loop_params, pooled_fit
-from ..engine.params import Param, fill_initial_size
-from ..engine.study import Check, Study, float_dtype
+from ..engine.data import DataLoop, LoopStudy, loop_numeric, loop_params, pooled_fit
+from ..engine.params import Param
+from ..engine.study import Check, float_dtype
 from .registry import Preset, register_preset, register_study
 
 FAMILIES = ("linear", "logistic", "poisson")
@@ -57,7 +57,7 @@ def inverse_information(config: dict[str, Any]) -> float:
 
 
 @register_study
-class GLMStudy(Study):
+class GLMStudy(LoopStudy):
     name = "glm"
     description = "Linear, logistic or Poisson regression refitted on real + its own synthetic rows, the real part weighted (He, Xu & Cheng)"
     params = (
@@ -82,15 +82,6 @@ class GLMStudy(Study):
     dim: int = eqx.field(static=True)
     newton_steps: int = eqx.field(static=True)
     loop: DataLoop
-
-    @classmethod
-    def check(cls, config: dict[str, Any], generations: int) -> dict[str, Any]:
-        check_loop(config)
-        return fill_initial_size(config)
-
-    @classmethod
-    def preflight(cls, configs: list[dict[str, Any]], generations: int) -> None:
-        check_loop_grid(configs)
 
     @classmethod
     def static_key(cls, config: dict[str, Any]) -> tuple:

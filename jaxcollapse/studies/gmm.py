@@ -41,9 +41,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..engine.data import DataLoop, check_loop, check_loop_grid, loop_numeric, loop_params, pooled_fit
-from ..engine.params import ConfigError, Param, fill_initial_size
-from ..engine.study import Check, Study, float_dtype
+from ..engine.data import DataLoop, LoopStudy, loop_numeric, loop_params, pooled_fit
+from ..engine.params import ConfigError, Param
+from ..engine.study import Check, float_dtype
 from ..models import mixture
 from .registry import Preset, register_preset, register_study
 
@@ -86,7 +86,7 @@ def tail_bounds(config: dict[str, Any]) -> tuple[float, float]:
 
 
 @register_study
-class MixtureStudy(Study):
+class MixtureStudy(LoopStudy):
     name = "gmm"
     description = "Gaussian mixture refitted by EM (Shumailov et al.'s GMM) under every regime"
     params = (
@@ -134,16 +134,11 @@ class MixtureStudy(Study):
     # ---- host side --------------------------------------------------------------------------
     @classmethod
     def check(cls, config: dict[str, Any], generations: int) -> dict[str, Any]:
-        config = fill_initial_size(config)
-        check_loop(config)
+        config = super().check(config, generations)
         truth_weights(config)
         if np.any(config["n"] < config["components"]):
             raise ConfigError(f"n and n0 must be >= components={config['components']} (EM needs a point per component)")
         return config
-
-    @classmethod
-    def preflight(cls, configs: list[dict[str, Any]], generations: int) -> None:
-        check_loop_grid(configs)
 
     @classmethod
     def static_key(cls, config: dict[str, Any]) -> tuple:

@@ -43,9 +43,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..engine.data import DataLoop, check_loop, check_loop_grid, loop_numeric, loop_params, pooled_fit
-from ..engine.params import Param, fill_initial_size
-from ..engine.study import Check, Study, float_dtype
+from ..engine.data import DataLoop, LoopStudy, loop_numeric, loop_params, pooled_fit
+from ..engine.params import Param
+from ..engine.study import Check, float_dtype
 from ..models import kde
 from .registry import Preset, register_preset, register_study
 
@@ -56,7 +56,7 @@ DIM = 2
 
 
 @register_study
-class KDEStudy(Study):
+class KDEStudy(LoopStudy):
     name = "kde"
     description = "Kernel density estimates on 2-D toy sets refitted to own samples (Kazdan et al.)"
     params = (
@@ -93,15 +93,6 @@ class KDEStudy(Study):
     incremental: bool = eqx.field(static=True)  # accumulate, fixed h, pooled weights: add each batch's kernel sum
 
     # ---- host side --------------------------------------------------------------------------
-    @classmethod
-    def check(cls, config: dict[str, Any], generations: int) -> dict[str, Any]:
-        check_loop(config)
-        return fill_initial_size(config)
-
-    @classmethod
-    def preflight(cls, configs: list[dict[str, Any]], generations: int) -> None:
-        check_loop_grid(configs)
-
     @classmethod
     def static_key(cls, config: dict[str, Any]) -> tuple:
         loop = DataLoop.static_key(config)

@@ -41,9 +41,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import ndtr, ndtri
 
-from ..engine.data import DataLoop, check_loop, check_loop_grid, loop_numeric, loop_params
-from ..engine.params import ConfigError, Param, fill_initial_size
-from ..engine.study import Check, Study, float_dtype
+from ..engine.data import DataLoop, LoopStudy, loop_numeric, loop_params
+from ..engine.params import ConfigError, Param
+from ..engine.study import Check, float_dtype
 from .registry import Preset, register_preset, register_study
 
 FORMS = ("regression", "directions")
@@ -92,7 +92,7 @@ def setting(config: dict[str, Any]) -> dict[str, np.ndarray]:
 
 
 @register_study
-class VerifiedRetrainingStudy(Study):
+class VerifiedRetrainingStudy(LoopStudy):
     name = "verified-retraining"
     description = "Linear regression retrained on verifier-filtered synthetic labels: contraction to the verifier's centre (Yi et al.)"
     params = (
@@ -121,13 +121,14 @@ class VerifiedRetrainingStudy(Study):
               seeds=4000, generations=1, key=1, metrics=("loss",), quick_seeds=2000),
     )
 
+    scored, verified = False, True  # the verifier keeps rows; nothing scores them
     form: str = eqx.field(static=True)
     dim: int = eqx.field(static=True)
     loop: DataLoop
 
     @classmethod
     def check(cls, config: dict[str, Any], generations: int) -> dict[str, Any]:
-        config = fill_initial_size(config)
+        config = super().check(config, generations)
         if config["form"] == "directions":
             if config["n0"] < config["dim"]:
                 raise ConfigError(f"n0={config['n0']}: the directions form's OLS needs n0 >= dim ({config['dim']})")
@@ -135,12 +136,7 @@ class VerifiedRetrainingStudy(Study):
                 if config[name] != allowed:
                     raise ConfigError(f"{name}={config[name]}: form=directions runs {name}={allowed} only (its kept "
                                       f"labels are drawn from the band directly)")
-        check_loop(config, verified=True)
         return config
-
-    @classmethod
-    def preflight(cls, configs: list[dict[str, Any]], generations: int) -> None:
-        check_loop_grid(configs)
 
     @classmethod
     def static_key(cls, config: dict[str, Any]) -> tuple:

@@ -168,3 +168,21 @@ def test_fengs_rate_verifier_is_one_function_on_a_user_model():
     for t in (0, 1):
         gap = rows.mean("accuracy")[t] - exact.mean("accuracy")[t]
         assert abs(gap) < 4 * np.hypot(rows.stderr("accuracy")[t], exact.stderr("accuracy")[t]), (t, gap)
+
+
+@pytest.mark.xdist_group("curation")
+def test_policies_in_one_compiled_group_do_not_leak_into_each_other():
+    """select = none, choice and verify share one compile (one pool, candidates for choice, a
+    verifier for verify): each point follows its own law, and a choice_k schedule is read at the
+    right generation (K = 4 at t = 1, K = 1 at t = 2: an unbiased refit keeps E mean and E var)."""
+    model = _gaussian_model(score=lambda th, x, hp: hp["slope"] * x,
+                            verifier=lambda x, truth, hp: (jnp.abs(x - truth[0]) <= hp["half_width"]).astype(x.dtype))
+    result = jc.run(model, settings={"n": 400, "slope": 1.0, "choice_k": "where(t < 2, 4, 1)"},
+                    grids={"select": ["none", "choice", "verify"]}, seeds=800, generations=2, key=6)
+    curated = CurationGaussianStudy.curated_moments({**GAUSSIAN, "reward_slope": 1.0}, 0.0, 1.0, 4)
+    expected = {("none", 1): (0.0, 1.0), ("none", 2): (0.0, 1.0), ("choice", 1): curated, ("choice", 2): curated,
+                ("verify", 1): (0.0, stats.truncnorm(-1, 1).var())}
+    for (select, t), moments in expected.items():
+        for metric, value in zip(("mean", "var"), moments):
+            z = z_score(result.mean(metric, select=select)[t], result.stderr(metric, select=select)[t], value)
+            assert abs(z) < z_limit(10), (select, t, metric, z)

@@ -74,9 +74,9 @@ NONE, TOP, THRESHOLD, SAMPLE, CHOICE, VERIFY = range(len(POLICIES))
 
 
 def loop_params(n: int = 100, n_low: int = 1, regimes: tuple[str, ...] = REGIMES, select: bool = True,
-                policy: str = "none") -> tuple[Param, ...]:
-    """The loop's parameters, declared by every study built on it (and by user models); ``policy``
-    is the default selection policy."""
+                policy: str = "none", policies: tuple[str, ...] = POLICIES) -> tuple[Param, ...]:
+    """The loop's parameters, declared by every study built on it (and by user models); with
+    ``select``, the selection ``policies`` the study implements, ``policy`` the default."""
     params = [
         Param("n", "rows drawn per generation (schedule in t)", n, kind="int", schedule=True, low=n_low),
         Param("n0", "real rows fitted at generation 0 (default: n at t=0)", None, kind="int", low=n_low),
@@ -93,15 +93,17 @@ def loop_params(n: int = 100, n_low: int = 1, regimes: tuple[str, ...] = REGIMES
     ]
     if select:
         params += [
-            Param("select", "selection of fresh synthetic rows by the model's score: " + ", ".join(POLICIES), policy,
-                  kind="choice", choices=POLICIES),
+            Param("select", "selection of fresh synthetic rows (by the model's score, or a verifier): "
+                  + ", ".join(policies), policy, kind="choice", choices=policies),
             Param("select_fraction", "select=top: share of each generation's synthetic rows kept (schedule)", 1.0,
                   schedule=True, low=0.0, high=1.0),
             Param("select_threshold", "select=threshold: rows with score >= this are kept (schedule)", 0.0,
                   schedule=True),
-            Param("choice_k", "select=choice: candidates drawn per kept row, the kept one chosen with probability "
-                  "proportional to exp(score) (schedule)", 2, kind="int", schedule=True, low=1, high=4096),
         ]
+        if "choice" in policies:
+            params.append(Param("choice_k", "select=choice: candidates drawn per kept row, the kept one chosen with "
+                                "probability proportional to exp(score) (schedule)", 2, kind="int", schedule=True,
+                                low=1, high=4096))
     return tuple(params)
 
 
@@ -175,7 +177,7 @@ def loop_numeric(config: dict[str, Any]) -> dict[str, np.ndarray]:
                    select_fraction=np.broadcast_to(np.asarray(config["select_fraction"], np.float64), n.shape).copy(),
                    select_threshold=np.broadcast_to(np.asarray(config["select_threshold"], np.float64),
                                                     n.shape).copy(),
-                   choice_k=np.broadcast_to(np.asarray(config["choice_k"], np.int32), n.shape).copy())
+                   choice_k=np.broadcast_to(np.asarray(config.get("choice_k", 1), np.int32), n.shape).copy())
     return out
 
 
@@ -286,7 +288,7 @@ class DataLoop(eqx.Module):
             weighs=any(np.any(np.asarray(c["real_weight"]) != 1.0) for c in configs),
             shares=any(c.get("real_share") is not None for c in configs),
             retains=any(c["regime"] == "mix-retained" for c in configs),
-            choices=max([int(np.max(c["choice_k"])) for c in configs if c.get("select") == "choice"], default=1),
+            choices=max([int(np.max(c.get("choice_k", 1))) for c in configs if c.get("select") == "choice"], default=1),
             verifies=any(c.get("select") == "verify" for c in configs),
         )
 
@@ -359,6 +361,8 @@ class DataLoop(eqx.Module):
         drawn = index < n_t
         scores = jnp.zeros(self.batch, pool.score.dtype) if score is None else score(rows)
         kept = drawn
+        if self.verifies and verify is None:
+            raise ValueError("DataLoop.add: a grid point selects by select=verify, but no verifier was passed")
         if self.selects:
             accept = verify(rows) if self.verifies else None
             kept = drawn & (is_real | self._keep(key, scores, drawn & ~is_real, lp, t, accept))

@@ -41,9 +41,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..engine.data import DataLoop, Statistics, check_loop, check_loop_grid, loop_numeric, loop_params, pooled_fit
-from ..engine.params import ConfigError, Param, fill_initial_size
-from ..engine.study import Study, float_dtype
+from ..engine.data import DataLoop, LoopStudy, Statistics, loop_numeric, loop_params, pooled_fit
+from ..engine.params import ConfigError, Param
+from ..engine.study import float_dtype
 from ..engine.sweep import plan, traced
 
 LOOP_METRICS = ("train_size", "real_share")
@@ -138,7 +138,7 @@ def _same_shape(model: Model, first, later) -> None:
                           "at generation 1; the fitted parameters must keep their structure, shapes and dtypes")
 
 
-class ModelStudy(Study):
+class ModelStudy(LoopStudy):
     """The study that runs a ``Model`` through the data loop (made by ``study_for``)."""
 
     model: ClassVar[Model]
@@ -148,8 +148,7 @@ class ModelStudy(Study):
 
     @classmethod
     def check(cls, config: dict[str, Any], generations: int) -> dict[str, Any]:
-        config = fill_initial_size(config)
-        check_loop(config, scored=cls.model.score is not None, verified=cls.model.verifier is not None)
+        config = super().check(config, generations)
         weighs = not pooled_fit(config)
         if weighs and not cls._keeps_rows(config) and cls.model.statistics.scale is None:
             name = "real_weight" if config.get("real_share") is None else "real_share"
@@ -174,7 +173,7 @@ class ModelStudy(Study):
     def preflight(cls, configs: list[dict[str, Any]], generations: int) -> None:
         """Trace one generation of every compiled group (``jax.eval_shape``: nothing compiles),
         so a model's mistakes are refused before the run starts."""
-        check_loop_grid(configs)
+        super().preflight(configs, generations)
         groups: dict[tuple, dict[str, Any]] = {}
         for config in configs:
             groups.setdefault(cls.static_key(config), config)
@@ -194,7 +193,7 @@ class ModelStudy(Study):
         return {"loop": loop_numeric(config), "model": model_params}
 
     def bytes_per_seed(self) -> int:
-        return 64 * self.loop.capacity + 4096
+        return 64 * (self.loop.capacity + self.loop.candidates) + 4096
 
     # ---- traced side ----------------------------------------------------------------------------
     def _hp(self, params, t) -> dict[str, Any]:
@@ -341,7 +340,8 @@ def study_for(model: Model) -> type[ModelStudy]:
     params = loop_params() + model.declared()
     cls = type(f"ModelStudy_{model.name}", (ModelStudy,), {
         "name": model.name, "description": model.description or f"user model {model.name}", "params": params,
-        "metrics": (), "model": model, "__module__": __name__,
+        "metrics": (), "model": model, "__module__": __name__, "scored": model.score is not None,
+        "verified": model.verifier is not None,
     })
     cls.metrics = _metric_names(cls)
     _STUDIES[model] = cls

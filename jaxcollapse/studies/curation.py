@@ -174,7 +174,7 @@ class CurationStudy(_Curation):
               gridable=False),
         Param("start", "generation 0's model: truth (p_0 = p_d, the population start) or fit (frequencies of n0 "
               "real rows)", "truth", kind="choice", choices=STARTS),
-        *loop_params(n=2000, regimes=REGIMES, policy="choice"),
+        *loop_params(n=2000, regimes=REGIMES, policy="choice", policies=("none", "choice")),
     )
     metrics = ("expected_reward", "top_mass", "entropy", "support", "tv")
     metric_docs = {
@@ -284,7 +284,7 @@ class CurationGaussianStudy(_Curation):
         Param("ddof", "variance divisor n - ddof (1: unbiased, 0: MLE)", 1, kind="int", low=0, high=1),
         Param("start", "generation 0's model: truth (p_0 = p_d, the population start) or fit (n0 real rows)", "truth",
               kind="choice", choices=STARTS),
-        *loop_params(n=2000, regimes=REGIMES, policy="choice"),
+        *loop_params(n=2000, n_low=2, regimes=REGIMES, policy="choice", policies=("none", "choice")),
     )
     metrics = ("mean", "var", "expected_reward")
     metric_docs = {

@@ -64,9 +64,10 @@ class GLMStudy(LoopStudy):
         Param("family", "linear (Gaussian noise), logistic or poisson", "logistic", kind="choice", static=True,
               choices=FAMILIES),
         Param("dim", "number of covariates d", 2, kind="int", static=True, low=1, high=256),
-        Param("coef_norm", "||beta*||; beta* = coef_norm (1, ..., 1) / sqrt(d)", 0.5, low=0.0, high=5.0),
+        Param("coef_norm", "||beta*||; beta* = coef_norm (1, ..., 1) / sqrt(d)", 0.5, low=0.0, high=3.0),
         Param("noise", "linear family: the label noise sd", 1.0, low=1e-6),
-        Param("newton_steps", "Newton steps per fit, from the last fit (linear: 1 is exact)", 8, kind="int",
+        Param("newton_steps", "Newton steps per fit (with step halving), from the last fit (linear: 1 is exact)", 12,
+              kind="int",
               static=True, low=1, high=100),
         *loop_params(n=1000, regimes=REGIMES, select=False),
     )
@@ -118,29 +119,47 @@ class GLMStudy(LoopStudy):
         return x, y
 
     def _fit(self, rows, weights, start):
-        """Weighted MLE by Newton's method: gradient X^T W (mean - y), Hessian X^T W diag(b'') X."""
+        """Weighted MLE, argmin sum_i w_i [b(eta_i) - y_i eta_i], by Newton's method (gradient
+        X^T W (b'(eta) - y), Hessian X^T W diag(b''(eta)) X) with step halving: each step takes the
+        best of the full Newton step and its halvings down to 1/128 (the Poisson family's
+        exponential overshoots a full step far from the optimum). One plain step for linear."""
         x, y = rows
         eye = jnp.eye(self.dim, dtype=x.dtype)
+        cumulant = {"linear": lambda eta: eta**2 / 2, "logistic": jax.nn.softplus, "poisson": jnp.exp}[self.family]
+
+        def loss(beta):
+            eta = x @ beta
+            return jnp.sum(weights * (cumulant(eta) - y * eta))
 
         def newton(beta, _):
             eta = x @ beta
-            if self.family == "linear":
-                mean, curvature = eta, jnp.ones_like(eta)
-            elif self.family == "logistic":
-                mean = jax.nn.sigmoid(eta)
-                curvature = mean * (1 - mean)
-            else:
-                mean = jnp.exp(eta)
-                curvature = mean
+            mean = jax.grad(lambda e: jnp.sum(cumulant(e)))(eta)  # b'(eta)
+            curvature = jax.grad(lambda e: jnp.sum(jax.grad(lambda u: jnp.sum(cumulant(u)))(e)))(eta)  # b''(eta)
             hessian = (x * (weights * curvature)[:, None]).T @ x
             gradient = x.T @ (weights * (mean - y))
             hessian = hessian + 1e-9 * jnp.trace(hessian) * eye
             step = jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(hessian, lower=True), gradient)
-            return beta - step, None
+            if self.family == "linear":
+                return beta - step, None
+            candidates = beta[None, :] - (0.5 ** jnp.arange(8, dtype=x.dtype))[:, None] * step[None, :]
+            losses = jax.vmap(loss)(candidates)
+            best = jnp.argmin(jnp.where(jnp.isfinite(losses), losses, jnp.inf))
+            return jnp.where(losses[best] <= loss(beta), candidates[best], beta), None
 
         steps = 1 if self.family == "linear" else self.newton_steps
         beta, _ = jax.lax.scan(newton, start, None, length=steps)
         return beta
+
+    def _first_fit(self, rows, weights):
+        """Generation 0 has no previous fit: Newton from 0, or for the Poisson family from the
+        least-squares fit of log(y + 1/2) (Newton from 0 overshoots by exp(c^2/2) there)."""
+        x, y = rows
+        start = jnp.zeros(self.dim, x.dtype)
+        if self.family == "poisson":
+            gram = (x * weights[:, None]).T @ x
+            start = jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(gram, lower=True),
+                                               x.T @ (weights * jnp.log(y + 0.5)))
+        return self._fit(rows, weights, start)
 
     def _measure(self, beta, params):
         return {"coef_error": jnp.sum((beta - params["beta"]) ** 2)}
@@ -151,7 +170,7 @@ class GLMStudy(LoopStudy):
         k_rows, k_subsample = jax.random.split(key)
         pool = self.loop.start(self._rows(k_rows, truth, params), lp["n"][0])
         training = self.loop.training_set(pool, k_subsample, 0, lp)
-        beta = self._fit(training.rows, training.weight, jnp.zeros_like(truth))
+        beta = self._first_fit(training.rows, training.weight)
         return (beta, pool), self._measure(beta, params)
 
     def step(self, state, key, t, params):
@@ -184,7 +203,8 @@ class GLMStudy(LoopStudy):
         for t in range(1, generations + 1):
             w = shares[t]
             real_part = w**2 * v / real[t] if real[t] > 0 else 0.0
-            error.append((1 - w) ** 2 * (error[-1] + v / synthetic[t]) + real_part)
+            synthetic_part = (1 - w) ** 2 * (error[-1] + v / synthetic[t]) if synthetic[t] > 0 else 0.0
+            error.append(synthetic_part + real_part)
         return {"coef_error": np.asarray(error)}
 
 

@@ -95,7 +95,7 @@ class SelfConsumingDiffusionStudy(Study):
               "acu-lsf = accumulate-subsample with select=top)", "acu-lsf", kind="choice", choices=data.REGIMES + REGIMES),
         Param("real_share", "fresh real share of the budget under syn-add / mix (the loop's alpha)", 0.3, low=0.0,
               high=1.0),
-        *[p for p in data.loop_params() if p.name in ("window", "real_weight", "select", "select_fraction",
+        *[p for p in data.loop_params(policies=("none", "top", "threshold", "sample")) if p.name in ("window", "real_weight", "select", "select_fraction",
                                                        "select_threshold")],
         Param("training", "ddpm: fine-tune the previous generation or train from scratch", "fine-tune",
               kind="choice", choices=("fine-tune", "scratch")),

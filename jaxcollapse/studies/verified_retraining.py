@@ -50,33 +50,6 @@ FORMS = ("regression", "directions")
 MEAN_ABS_NOISE = np.sqrt(2 / np.pi)  # E|N(0, 1)|: the code's band offset, in units of sigma
 
 
-def _truncated(alpha, beta, xp=jnp):
-    """(mean, variance) of N(0, 1) truncated to [alpha, beta] (computed on the side of the lower
-    tail, where Phi keeps its relative precision)."""
-    norm = _Norm(xp)
-    flip = alpha > 0
-    lo, hi = xp.where(flip, -beta, alpha), xp.where(flip, -alpha, beta)
-    mass = norm.cdf(hi) - norm.cdf(lo)
-    mean = (norm.pdf(lo) - norm.pdf(hi)) / mass
-    var = 1 + (lo * norm.pdf(lo) - hi * norm.pdf(hi)) / mass - mean**2
-    return xp.where(flip, -mean, mean), var
-
-
-class _Norm:
-    def __init__(self, xp):
-        self.xp = xp
-
-    def cdf(self, x):
-        if self.xp is np:
-            from scipy.special import ndtr as np_ndtr
-
-            return np_ndtr(x)
-        return ndtr(x)
-
-    def pdf(self, x):
-        return self.xp.exp(-0.5 * x**2) / np.sqrt(2 * np.pi)
-
-
 def setting(config: dict[str, Any]) -> dict[str, np.ndarray]:
     """theta*, theta_c, and (directions) the fixed design's singular values and right vectors."""
     d = config["dim"]
@@ -105,7 +78,7 @@ class VerifiedRetrainingStudy(LoopStudy):
         Param("band_width", "gamma: a label is kept iff |y - x.theta_c| <= gamma ||x|| + sigma sqrt(2/pi)", 0.1,
               low=0.0),
         Param("truth_seed", "regression: numpy RandomState seed of theta* (the code's seed 0)", 0, kind="int", low=0),
-        *loop_params(n=100, regimes=("replace", "mix", "accumulate"), policy="verify"),
+        *loop_params(n=100, regimes=("replace", "mix", "accumulate"), policy="verify", policies=("none", "verify")),
     )
     metrics = ("loss", "center_loss", "center_progress", "kept_fraction")
     metric_docs = {
@@ -129,9 +102,9 @@ class VerifiedRetrainingStudy(LoopStudy):
     @classmethod
     def check(cls, config: dict[str, Any], generations: int) -> dict[str, Any]:
         config = super().check(config, generations)
+        if config["n0"] < config["dim"]:
+            raise ConfigError(f"n0={config['n0']}: generation 0's OLS needs n0 >= dim ({config['dim']})")
         if config["form"] == "directions":
-            if config["n0"] < config["dim"]:
-                raise ConfigError(f"n0={config['n0']}: the directions form's OLS needs n0 >= dim ({config['dim']})")
             for name, allowed in (("regime", "replace"), ("select", "verify")):
                 if config[name] != allowed:
                     raise ConfigError(f"{name}={config[name]}: form=directions runs {name}={allowed} only (its kept "
@@ -218,7 +191,7 @@ class VerifiedRetrainingStudy(LoopStudy):
         drawn = jnp.sum((pool.origin == t) & ~pool.real & (jnp.arange(self.loop.capacity) < pool.count))
         kept = jnp.sum(pool.valid & (pool.origin == t) & ~pool.real) / jnp.maximum(drawn, 1)
         fitted = self._ols(training.rows, training.weight)
-        new = jnp.where(jnp.sum(training.weight) >= self.dim, fitted, theta)  # too few kept rows: keep the fit
+        new = jnp.where(jnp.sum(training.weight > 0) >= self.dim, fitted, theta)  # too few kept rows: keep the fit
         return (new, pool), self._measure(new, params, kept)
 
     def _directions_step(self, theta, key, t, params):
@@ -244,6 +217,9 @@ class VerifiedRetrainingStudy(LoopStudy):
         """directions: R_t by the Gaussian-closure recursion (exact at t = 0 and 1, module docstring)."""
         if config["form"] != "directions":
             return {}
+        from scipy.special import ndtr as normal_cdf
+        from scipy.stats import truncnorm
+
         truth = setting(config)
         v, sigma = truth["directions"], config["noise"]
         star, center = v @ truth["star"], v @ truth["center"]
@@ -258,15 +234,14 @@ class VerifiedRetrainingStudy(LoopStudy):
         progress = [0.0]  # linear in E theta_t: exact wherever the mean is
         for t in range(1, generations + 1):
             m = mean[:, None] + np.sqrt(var)[:, None] * nodes[None, :]  # [d, nodes]
-            z_mean, z_var = _truncated((center[:, None] - half - m) / sigma, (center[:, None] + half - m) / sigma, np)
+            alpha, beta = (center[:, None] - half - m) / sigma, (center[:, None] + half - m) / sigma
+            z_mean, z_var = truncnorm.stats(alpha, beta, moments="mv")  # stable far in the tails
             moved = m + sigma * z_mean
             mean = moved @ weights
             var = (moved**2) @ weights - mean**2 + sigma**2 * (z_var @ weights) / n[t]
             loss.append(np.sum((mean - star) ** 2 + var))
             progress.append(float((mean - star) @ shift / (shift @ shift)) if shift @ shift > 0 else 0.0)
-            cdf = _Norm(np).cdf
-            kept.append(float(np.mean((cdf((center[:, None] + half - m) / sigma)
-                                       - cdf((center[:, None] - half - m) / sigma)) @ weights)))
+            kept.append(float(np.mean((normal_cdf(beta) - normal_cdf(alpha)) @ weights)))
         return {"loss": np.asarray(loss), "kept_fraction": np.asarray(kept), "center_progress": np.asarray(progress)}
 
 

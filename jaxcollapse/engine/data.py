@@ -34,7 +34,7 @@ with the model that drew it, and the policy keeps
   choice     curation (Ferbach et al.): each synthetic row is the Luce / Bradley-Terry choice among
              ``choice_k`` candidates drawn from the model, the candidate k chosen with probability
              exp(score_k) / sum_j exp(score_j) (a Gumbel-max); choice_k -> infinity tends to the
-             exponential tilt p exp(score) / E_p exp(score). Candidates: ``DataLoop.choose``.
+             exponential tilt p exp(score) / E_p exp(score). Candidates: ``DataLoop.curate``.
   verify     each row with probability clip(verifier(row), 0, 1), a verifier that may see the truth
              (an oracle): Feng et al.'s (phi, psi) pruner, Yi et al.'s band around a knowledge centre
 Real rows are never filtered. A generation that keeps no row refits on nothing; models see
@@ -328,6 +328,16 @@ class DataLoop(eqx.Module):
 
     def rescore(self, pool: Pool, scores: Float[Array, " capacity"]) -> Pool:
         return eqx.tree_at(lambda p: p.score, pool, scores.astype(pool.score.dtype))
+
+    def curate(self, key, sample: Callable, score: Callable, t, lp):
+        """The generation's ``batch`` synthetic rows: ``sample(key, size)`` draws ``size`` rows of
+        the model; under select=choice each row is the choice among choice_k_t candidates rated by
+        ``score(rows)`` (``choose``), else the rows as drawn."""
+        if self.choices == 1:
+            return sample(key, self.batch)
+        k_draw, k_choose = jax.random.split(key)
+        candidates = sample(k_draw, self.candidates)
+        return self.choose(k_choose, candidates, score(candidates), t, lp)
 
     def choose(self, key, candidates, scores, t, lp):
         """select=choice: the ``batch`` synthetic rows, each the Luce choice among choice_k_t of the

@@ -218,16 +218,6 @@ class ModelStudy(LoopStudy):
         model, size = self.model, size or self.loop.batch
         return _rows(model, "sample", _call(model, "sample", model.sample, key, theta, size, hp), size)
 
-    def _synthetic(self, key, theta, hp, lp, t):
-        """The generation's synthetic rows [batch]: drawn, or under select=choice each the choice
-        among choice_k drawn candidates (``DataLoop.choose``)."""
-        loop = self.loop
-        if loop.choices == 1:
-            return self._sample(key, theta, hp)
-        k_draw, k_choose = jax.random.split(key)
-        candidates = self._sample(k_draw, theta, hp, loop.candidates)
-        return loop.choose(k_choose, candidates, self._score(theta, candidates, hp), t, lp)
-
     def _verify(self, rows, truth, hp):
         model = self.model
         accept = _call(model, "verifier", model.verifier, rows, truth, hp)
@@ -289,7 +279,8 @@ class ModelStudy(LoopStudy):
         truth = self._truth(hp)
         k_synthetic, k_real, k_select, k_subsample, k_fit = jax.random.split(key, 5)
         if self.rows_path:
-            synthetic = self._synthetic(k_synthetic, theta, hp, lp, t)
+            synthetic = loop.curate(k_synthetic, lambda k, size: self._sample(k, theta, hp, size),
+                                    lambda rows: self._score(theta, rows, hp), t, lp)
             real = self._real(k_real, hp, truth) if loop.mixes else None
             score = (lambda rows: self._score(theta, rows, hp)) if loop.selects and model.score is not None else None
             verify = (lambda rows: self._verify(rows, truth, hp)) if loop.verifies else None

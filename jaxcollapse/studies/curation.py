@@ -119,9 +119,9 @@ class _Curation(LoopStudy):
     def _run(self, key, params, theta, pool, t):
         """One generation on the loop: curated synthetic rows (and real ones) in, the refit out."""
         lp = params["loop"]
-        k_draw, k_choose, k_real, k_select, k_subsample = jax.random.split(key, 5)
-        candidates = self._sample(k_draw, theta, self.loop.candidates)
-        synthetic = self.loop.choose(k_choose, candidates, self._reward(candidates, params), t, lp)
+        k_synthetic, k_real, k_select, k_subsample = jax.random.split(key, 4)
+        synthetic = self.loop.curate(k_synthetic, lambda k, size: self._sample(k, theta, size),
+                                     lambda rows: self._reward(rows, params), t, lp)
         real = self._sample(k_real, self._data(params), self.loop.batch) if self.loop.mixes else None
         pool = self.loop.add(pool, k_select, t, lp, synthetic, real, lambda rows: self._reward(rows, params))
         training = self.loop.training_set(pool, k_subsample, t, lp)

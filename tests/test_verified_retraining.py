@@ -87,7 +87,7 @@ def test_the_regression_form_matches_a_numpy_reference():
 
 def test_bad_verified_settings_are_refused_in_one_line():
     for settings, message in [({"select": "none"}, "select=none: form=directions runs select=verify only"),
-                              ({"n0": 4, "dim": 8}, "n0=4: the directions form's OLS needs n0 >= dim"),
+                              ({"n0": 4, "dim": 8}, "n0=4: generation 0's OLS needs n0 >= dim"),
                               ({"band_width": -1}, "band_width=-1")]:
         with pytest.raises(ConfigError, match=message) as err:
             jc.run("verified-retraining", settings=settings, seeds=2, generations=1)

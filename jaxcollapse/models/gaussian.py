@@ -113,6 +113,13 @@ def fit(stats: GaussianStats, ddof: Float[Array, ""] | float = 0.0) -> GaussianM
     return GaussianModel(stats.mean, factor, log_det)
 
 
+def combine(a: GaussianModel, b: GaussianModel, w: Float[Array, ""]) -> GaussianModel:
+    """The convex combination of two fits: mean w mu_a + (1 - w) mu_b, covariance
+    w Sigma_a + (1 - w) Sigma_b (He, Xu & Cheng's estimator; a root by QR of the stacked roots)."""
+    root = _triangular_root(jnp.concatenate([jnp.sqrt(w) * a.factor.T, jnp.sqrt(1 - w) * b.factor.T], axis=0))
+    return GaussianModel(w * a.mean + (1 - w) * b.mean, root, log_det_of_root(root))
+
+
 def sample(
     key: PRNGKeyArray, model: GaussianModel, n_max: int
 ) -> Float[Array, "n_max d"]:

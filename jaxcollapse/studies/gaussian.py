@@ -45,6 +45,7 @@ from .registry import Preset, register_preset, register_study
 
 
 MERGE_SPLIT_DIM = 32  # from this dimension on, accumulate points compile apart from the rest
+WEIGHTINGS = ("rows", "estimates")
 
 
 def parse_spectrum(raw: Any, dim: int) -> tuple[float, ...]:
@@ -94,13 +95,17 @@ class GaussianStudy(Study):
         Param("sampler", "exact (sufficient statistics) or explicit (every sample)", "exact", kind="choice", static=True, choices=("exact", "explicit")),
         Param("ddof", "covariance divisor count - ddof (0 = MLE)", 0, kind="int", low=0, high=1),
         Param("cov", "true covariance: identity, a variance, or dim variances", "identity", kind="vector", gridable=False),
+        Param("weighting", "how real_share weighs the real part: rows (one weighted fit, the data loop's) or "
+              "estimates (w x the real rows' fit + (1 - w) x the synthetic rows' fit, mean and covariance: He, Xu & "
+              "Cheng's code)", "rows", kind="choice", choices=WEIGHTINGS),
     )
-    metrics = ("mean_sq_error", "var", "log_det_ratio", "degenerate")
+    metrics = ("mean_sq_error", "var", "log_det_ratio", "degenerate", "cov_error")
     metric_docs = {
         "mean_sq_error": "squared distance of the fitted mean from the true mean, ||mu_t - mu*||^2",
         "var": "fitted variance per coordinate, tr(Sigma_t)/dim (the truth's: the mean of cov)",
         "log_det_ratio": "log det Sigma_t - log det Sigma*; -inf when Sigma_t is singular (n <= dim)",
         "degenerate": "1 if the fitted covariance is singular or non-finite this generation, else 0",
+        "cov_error": "squared Frobenius error of the fitted covariance, ||Sigma_t - Sigma*||_F^2",
     }
     checks = (
         Check("regimes", {"dim": 2, "n0": 20, "alpha": 0.3, "cov": "0.5,2"},
@@ -118,6 +123,7 @@ class GaussianStudy(Study):
     loop: DataLoop
     rows: bool = eqx.field(static=True)  # the loop keeps rows (accumulate-subsample, window), else statistics
     full_rank: bool = eqx.field(static=True)  # every training set has more than dim rows (Cholesky of the Gram)
+    combines: bool = eqx.field(static=True, default=False)  # some point weighs the parts' fits (weighting=estimates)
 
     # ---- host side: validation and structure -------------------------------------------
     @classmethod
@@ -128,6 +134,10 @@ class GaussianStudy(Study):
         low = 1 + config["ddof"]
         if np.any(config["n"] < low):
             raise ConfigError(f"n and n0 must be >= {low} with ddof={config['ddof']}")
+        if config["weighting"] == "estimates" and (config.get("real_share") is None or config["regime"] != "mix"):
+            raise ConfigError("weighting=estimates: combines the fits of fresh real and synthetic rows, so it needs "
+                              f"real_share and regime=mix (got regime={config['regime']}, real_share="
+                              f"{'unset' if config.get('real_share') is None else 'set'})")
         return config
 
     @classmethod
@@ -145,13 +155,15 @@ class GaussianStudy(Study):
         loop = DataLoop.build(configs)
         rows = DataLoop.static_key(first, statistics=True)[0] == "rows"
         return cls(dim=first["dim"], sampler=first["sampler"], loop=loop, rows=rows,
-                   full_rank=rows and min(int(np.min(c["n"])) for c in configs) > first["dim"])
+                   full_rank=rows and min(int(np.min(c["n"])) for c in configs) > first["dim"],
+                   combines=any(c["weighting"] == "estimates" for c in configs))
 
     def numeric(self, config: dict[str, Any]) -> dict[str, np.ndarray]:
         return {
             "loop": loop_numeric(config),
             "ddof": np.float64(config["ddof"]),
             "spectrum": np.asarray(config["cov"], np.float64),
+            "weighting": np.int32(WEIGHTINGS.index(config["weighting"])),
         }
 
     def bytes_per_seed(self) -> int:
@@ -179,6 +191,7 @@ class GaussianStudy(Study):
             "var": jnp.sum(model.factor**2) / self.dim,
             "log_det_ratio": log_det_ratio,
             "degenerate": 1.0 - finite.astype(model.mean.dtype),
+            "cov_error": jnp.sum((model.factor @ model.factor.T - jnp.diag(params["spectrum"])) ** 2),
         }
 
     @property
@@ -218,12 +231,20 @@ class GaussianStudy(Study):
             lambda k, count: stats.draw(k, truth, count, None),
         )
         new = family.fit(train, params["ddof"])
+        if self.combines:  # He et al.: w x the real part's fit + (1 - w) x the synthetic part's
+            real, synthetic = pool
+            combined = family.combine(family.fit(real, params["ddof"]), family.fit(synthetic, params["ddof"]),
+                                      lp["real_share"][t])
+            use = (params["weighting"] == 1) & (real.count > 0) & (synthetic.count > 0)
+            new = jax.tree.map(lambda a, b: jnp.where(use, a, b), combined, new)
         return (new, pool), self._measure(new, params)
 
     # ---- closed forms -------------------------------------------------------------------------
     @classmethod
     def theory(cls, config: dict[str, Any], generations: int) -> dict[str, np.ndarray]:
         regime = config["regime"]
+        if config["weighting"] == "estimates":
+            return estimates_theory(config, generations)
         if regime == "mix-retained" or (regime == "mix" and config.get("real_share") is not None):
             if np.any(np.asarray(config.get("real_weight", 1.0)) != 1):
                 return {}
@@ -266,7 +287,10 @@ class GaussianStudy(Study):
                 if real == 0:
                     log_det[t] = log_det[t - 1] + log_det_increment(size)
             tr_sigma[t] = scatter / (pool - ddof)
-        return {"mean_sq_error": err, "var": tr_sigma / dim, "log_det_ratio": log_det}
+        out = {"mean_sq_error": err, "var": tr_sigma / dim, "log_det_ratio": log_det}
+        if regime == "replace" and ddof == 1:  # unbiased refits: He et al.'s (F, G) recursion with w = 0
+            out["cov_error"] = frobenius_theory(spectrum, n, np.zeros_like(n), np.zeros_like(n))
+        return out
 
 
 def mixed_theory(config: dict[str, Any], generations: int) -> dict[str, np.ndarray]:
@@ -310,6 +334,50 @@ def mixed_theory(config: dict[str, Any], generations: int) -> dict[str, np.ndarr
         var[t] = scatter / (size - ddof)
         cross = w * b + (1 - w) * c
     return {"mean_sq_error": err, "var": var / dim}
+
+
+def frobenius_theory(spectrum, n, real, share) -> np.ndarray:
+    """E ||Sigma_t - Sigma*||_F^2 of unbiased (ddof 1) fits Sigma_t = w R + (1 - w) S, R the
+    covariance of ``real``_t fresh real rows and S of the other n_t - real_t rows drawn from the
+    last fit (He, Xu & Cheng's note, section 4; the Wishart fact E||S - Sigma||_F^2 =
+    (tr Sigma^2 + (tr Sigma)^2)/(m - 1)): with F = E||Sigma_t - Sigma*||_F^2,
+    G = E (tr(Sigma_t - Sigma*))^2, Q = ||Sigma*||_F^2, P = (tr Sigma*)^2,
+      F_t = (1-w)^2 [F + (Q + F + P + G)/(s-1)] + w^2 (Q + P)/(r-1)
+      G_t = (1-w)^2 [G + 2 (Q + F)/(s-1)] + w^2 2 Q/(r-1),   F_0 = (Q + P)/(n_0-1), G_0 = 2Q/(n_0-1)."""
+    q, p = float(np.sum(np.square(spectrum))), float(np.sum(spectrum)) ** 2
+    f, g = [(q + p) / (n[0] - 1)], 2 * q / (n[0] - 1)
+    for t in range(1, len(n)):
+        r, s, w = real[t], n[t] - real[t], share[t]
+        synthetic_f = (1 - w) ** 2 * (f[-1] + (q + f[-1] + p + g) / (s - 1)) if s > 0 else 0.0
+        synthetic_g = (1 - w) ** 2 * (g + 2 * (q + f[-1]) / (s - 1)) if s > 0 else 0.0
+        real_f, real_g = (w**2 * (q + p) / (r - 1), w**2 * 2 * q / (r - 1)) if r > 0 else (0.0, 0.0)
+        f.append(synthetic_f + real_f)
+        g = synthetic_g + real_g
+    return np.asarray(f)
+
+
+def estimates_theory(config: dict[str, Any], generations: int) -> dict[str, np.ndarray]:
+    """weighting=estimates under fresh mixing (He, Xu & Cheng's estimator), exact: with r real and
+    s synthetic rows and w = real_share (r/n where one part is empty),
+      a_t = (1-w)^2 (a_{t-1} + V_{t-1}/s) + w^2 tr*/r,   V_t = (1-w) V_{t-1} (s-1)/(s-ddof) + w tr* (r-1)/(r-ddof)
+    (a = E mean_sq_error, V = E tr Sigma_t; a_0 = tr*/n0, V_0 = (n0-1) tr*/(n0-ddof)), and at
+    ddof 1 the Frobenius error by ``frobenius_theory``."""
+    spectrum = np.asarray(config["cov"], np.float64)
+    dim, trace, ddof = len(spectrum), float(np.sum(spectrum)), config["ddof"]
+    n = np.asarray(config["n"], np.float64)
+    real = np.round(np.broadcast_to(np.asarray(config["alpha"], np.float64), n.shape) * n)
+    share = np.broadcast_to(np.asarray(config["real_share"], np.float64), n.shape)
+    share = np.where(real == 0, 0.0, np.where(real == n, 1.0, share))
+    err, var = [trace / n[0]], [(n[0] - 1) * trace / (n[0] - ddof)]
+    for t in range(1, generations + 1):
+        r, s, w = real[t], n[t] - real[t], share[t]
+        err.append((1 - w) ** 2 * (err[-1] + (var[-1] / s if s > 0 else 0.0)) + (w**2 * trace / r if r > 0 else 0.0))
+        var.append(((1 - w) * var[-1] * (s - 1) / (s - ddof) if s > 0 else 0.0)
+                   + (w * trace * (r - 1) / (r - ddof) if r > 0 else 0.0))
+    out = {"mean_sq_error": np.asarray(err), "var": np.asarray(var) / dim}
+    if ddof == 1:
+        out["cov_error"] = frobenius_theory(spectrum, n, real, share)
+    return out
 
 
 # ---- presets ---------------------------------------------------------------------------------
@@ -389,11 +457,13 @@ def golden_figure(result, out_dir):
 
     shares = np.asarray(result.coords["real_share"], np.float64)
     gridded = "alpha" in result.dims
-    alphas = np.asarray(result.coords["alpha"] if gridded else [result.config["alpha"]], np.float64).ravel()
+    # a set alpha is a schedule over t = 0..T: its last value is the one the stationary error sees
+    alphas = np.asarray(result.coords["alpha"] if gridded else np.ravel(result.config["alpha"])[-1:], np.float64)
     order = [result.dims.index(d) for d in (("alpha",) if gridded else ()) + ("real_share",)] + [len(result.dims) - 1]
     colors = matplotlib_colors(len(alphas))
     fig = Figure(figsize=(9, 3.6), layout="constrained")
-    for ax, metric in zip(fig.subplots(1, 2), ("mean_sq_error", "var")):
+    second = "cov_error" if "cov_error" in result.theory else "var"  # the covariance's error where it has a closed form
+    for ax, metric in zip(fig.subplots(1, 2), ("mean_sq_error", second)):
         mean, err, theory = (np.transpose(a, order)[..., -1].reshape(len(alphas), -1)
                              for a in (result.mean(metric), result.stderr(metric), result.theory[metric]))
         for i, alpha in enumerate(alphas):
@@ -401,7 +471,7 @@ def golden_figure(result, out_dir):
             ax.errorbar(shares, mean[i], 1.96 * err[i], fmt="o", ms=3, color=colors[i], label=f"k = {k:.3g}")
             ax.plot(shares, theory[i], "--", color=colors[i], lw=0.9)
             ax.axvline(optimal_real_share(k), color=colors[i], lw=0.7, ls=":")
-        ax.set_yscale("log" if gridded and metric == "mean_sq_error" else "linear")
+        ax.set_yscale("log" if gridded and metric != "var" else "linear")
         ax.set_xlabel("real share w (dotted: w*(k))")
         ax.set_ylabel(f"{metric} at generation {result.generations}")
     fig.axes[0].legend(fontsize=7)
@@ -450,6 +520,20 @@ register_preset(Preset(
     description="He, Xu & Cheng: n = m = 100 fresh real and synthetic rows (d = 2), real weight w: error "
                 "U-shaped in w, minimum at w = 1/phi",
     settings={"dim": 2, "ddof": 1, "regime": "mix", "alpha": 0.5, "n": "where(t < 1, 100, 200)"},
+    grids={"real_share": GOLDEN_GRID},
+    seeds=2000,
+    generations=199,
+    quick={"seeds": 400, "generations": 60, "grids": {"real_share": [0.3, 0.5, 0.62, 0.7, 0.9]}},
+    figure=golden_figure,
+))
+
+register_preset(Preset(
+    name="he-golden-ratio-estimates",
+    study="gaussian",
+    description="He, Xu & Cheng's own estimator (weighting=estimates: w x the real fit + (1 - w) x the synthetic "
+                "fit, mean and covariance), n = m = 100, d = 2: both errors minimised at w = 1/phi",
+    settings={"dim": 2, "ddof": 1, "regime": "mix", "alpha": 0.5, "n": "where(t < 1, 100, 200)",
+              "weighting": "estimates"},
     grids={"real_share": GOLDEN_GRID},
     seeds=2000,
     generations=199,

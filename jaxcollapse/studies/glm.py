@@ -74,9 +74,9 @@ class GLMStudy(LoopStudy):
     metrics = ("coef_error",)
     metric_docs = {"coef_error": "squared error of the fitted coefficients, ||beta_t - beta*||^2"}
     checks = (
-        Check("weighted-mix", {"family": "logistic", "regime": "mix", "alpha": 0.5, "n": 2000},
-              grids={"real_share": [0.3, 0.62, 0.9]}, seeds=1000, generations=20, key=1, relative=0.03,
-              quick_seeds=400),
+        Check("weighted-mix", {"family": "logistic", "regime": "mix", "alpha": 0.5, "n": 1000},
+              grids={"real_share": [0.3, 0.62, 0.9]}, seeds=1000, generations=12, key=1, relative=0.03,
+              quick_seeds=150),
     )
 
     family: str = eqx.field(static=True)

@@ -218,13 +218,17 @@ class ModelStudy(LoopStudy):
         model, size = self.model, size or self.loop.batch
         return _rows(model, "sample", _call(model, "sample", model.sample, key, theta, size, hp), size)
 
-    def _verify(self, rows, truth, hp):
+    def _per_row(self, role: str, what: str, rows, *args):
+        """``model.<role>(*args)``: one number per row of ``rows``, else a one-line refusal."""
         model = self.model
-        accept = _call(model, "verifier", model.verifier, rows, truth, hp)
-        if jnp.shape(accept) != (jax.tree.leaves(rows)[0].shape[0],):
-            raise ConfigError(f"Model {model.name}: verifier returned shape {list(jnp.shape(accept))}; "
-                              "one acceptance probability per row is needed")
-        return jnp.asarray(accept, float_dtype())
+        values = _call(model, role, getattr(model, role), *args)
+        if jnp.shape(values) != (jax.tree.leaves(rows)[0].shape[0],):
+            raise ConfigError(f"Model {model.name}: {role} returned shape {list(jnp.shape(values))}; "
+                              f"one {what} per row is needed")
+        return jnp.asarray(values, float_dtype())
+
+    def _verify(self, rows, truth, hp):
+        return self._per_row("verifier", "acceptance probability", rows, rows, truth, hp)
 
     def _measure(self, theta, truth, hp, size, real_share):
         model = self.model
@@ -241,12 +245,7 @@ class ModelStudy(LoopStudy):
         return out
 
     def _score(self, theta, rows, hp):
-        model = self.model
-        scores = _call(model, "score", model.score, theta, rows, hp)
-        if jnp.shape(scores) != (jax.tree.leaves(rows)[0].shape[0],):
-            raise ConfigError(f"Model {model.name}: score returned shape {list(jnp.shape(scores))}; "
-                              "one score per row is needed")
-        return jnp.asarray(scores, float_dtype())
+        return self._per_row("score", "score", rows, theta, rows, hp)
 
     def init(self, key, params):
         model, loop = self.model, self.loop

@@ -313,14 +313,10 @@ class CurationGaussianStudy(_Curation):
     def _sample(self, key, theta, size):
         return theta[0] + jnp.sqrt(theta[1]) * jax.random.normal(key, (size,), theta.dtype)
 
-    @staticmethod
-    def _reward_of(x, params):
+    def _reward(self, x, params):
         linear = params["reward_slope"] * x
         quadratic = -params["reward_width"] * (x - params["reward_center"]) ** 2
         return jnp.where(params["reward"] == 0, linear, quadratic).astype(x.dtype)
-
-    def _reward(self, x, params):
-        return self._reward_of(x, params)
 
     def _fit(self, x, weights, params):
         """Weighted mean and variance, divisor (sum of weights) - ddof (the row count when pooled)."""

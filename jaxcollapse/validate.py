@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtri  # scipy.stats costs a second at import
 
 from .engine.study import Check, Study
 
@@ -46,7 +46,7 @@ class Outcome:
 
 
 def z_limit(comparisons: int) -> float:
-    return max(Z_FLOOR, float(norm.isf(FAMILY_WISE / (2 * max(comparisons, 1)))))
+    return max(Z_FLOOR, float(-ndtri(FAMILY_WISE / (2 * max(comparisons, 1)))))
 
 
 def compare(result, check: Check) -> tuple[int, float, float, bool, str]:

@@ -52,7 +52,8 @@ class _Regime:
 
 @pytest.fixture(scope="module")
 def poisson():
-    """replace, mix (alpha 0.25) and accumulate at n = 40, rate 3, 20 generations: one grid."""
+    """replace, mix (alpha 0.25) and accumulate at n = 40, rate 3, 20 generations: one grid (the
+    program of the bring_your_own_model notebook's quick run, which the session's cache shares)."""
     regimes = ["replace", "mix", "accumulate"]
     result = jc.run(POISSON, {"n": 40, "alpha": 0.25}, {"regime": regimes}, seeds=2000, generations=20, key=1, keep=())
     return {regime: _Regime(result, i) for i, regime in enumerate(regimes)}

@@ -87,7 +87,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import ndtr, ndtri
-from scipy.stats import norm
+from scipy.special import ndtr as normal_cdf  # scipy.stats costs a second at import
 
 from ..engine.params import ConfigError, Param
 from ..engine.study import Check, Study, float_dtype
@@ -102,12 +102,16 @@ SAMPLERS = ("sums", "rows", "explicit")
 
 # ---- closed forms (host, numpy) ------------------------------------------------------------------
 
+def normal_pdf(a):
+    """The standard normal density (scipy.stats.norm.pdf without importing scipy.stats)."""
+    return np.exp(-0.5 * np.square(a)) / np.sqrt(2 * np.pi)
+
 
 def effective_rates(config: dict[str, Any]) -> tuple[float, float]:
     """(phi_e, psi_e): the keep probabilities of a correct and of a wrong label."""
     if config["verifier"] == "linear":
         a = config["m"] * np.cos(config["theta"])
-        return float(norm.cdf(a)), float(norm.cdf(-a))
+        return float(normal_cdf(a)), float(normal_cdf(-a))
     return float(config["phi"]), float(config["psi"])
 
 
@@ -119,7 +123,7 @@ def breakdown_point(phi: float, psi: float) -> float:
 def linear_breakdown(theta: float, m: float) -> float:
     """p_lin = Phi(a) + a phi(a)/m^2, a = m cos(theta): where the linear verifier's A_inf = 1/2."""
     a = m * np.cos(theta)
-    return float(norm.cdf(a) + a * norm.pdf(a) / m**2)
+    return float(normal_cdf(a) + a * normal_pdf(a) / m**2)
 
 
 def signal(config: dict[str, Any], p: float | None = None) -> tuple[float, float]:
@@ -127,7 +131,7 @@ def signal(config: dict[str, Any], p: float | None = None) -> tuple[float, float
     p = config["p"] if p is None else p
     if config["verifier"] == "linear":
         a = config["m"] * np.cos(config["theta"])
-        return float(norm.cdf(a) - p), float(norm.pdf(a))
+        return float(normal_cdf(a) - p), float(normal_pdf(a))
     return (1 - p) * config["phi"] - p * config["psi"], 0.0
 
 
@@ -146,12 +150,12 @@ def accuracy_equivalent(config: dict[str, Any], n: float | None = None, p: float
     bottom = np.sqrt(max(alpha**2 * m**2 + 2 * alpha * beta * a + beta**2 + noise, 0.0))
     if bottom == 0:
         return 0.5
-    return float(norm.cdf(top / bottom))
+    return float(normal_cdf(top / bottom))
 
 
 def clean_equivalent(m: float, d: float, n: float) -> float:
     """Generation 0 (true labels, all kept): Phi(m^2 / sqrt(m^2 + d/n))."""
-    return float(norm.cdf(m**2 / np.sqrt(m**2 + (d / n if np.isfinite(n) else 0.0))))
+    return float(normal_cdf(m**2 / np.sqrt(m**2 + (d / n if np.isfinite(n) else 0.0))))
 
 
 # ---- the study --------------------------------------------------------------------------------
@@ -243,7 +247,7 @@ class VerificationStudy(Study):
     @classmethod
     def truth(cls, config: dict[str, Any]) -> dict[str, Any]:
         phi_e, psi_e = effective_rates(config)
-        out = {"bayes_accuracy": float(norm.cdf(config["m"])), "phi_effective": phi_e, "psi_effective": psi_e,
+        out = {"bayes_accuracy": float(normal_cdf(config["m"])), "phi_effective": phi_e, "psi_effective": psi_e,
                "p_star": breakdown_point(phi_e, psi_e) if phi_e + psi_e > 0 else None}
         if config["verifier"] == "linear" and config["m"] > 0:
             out["p_lin"] = linear_breakdown(config["theta"], config["m"])
@@ -386,7 +390,7 @@ class VerificationStudy(Study):
             "kept_fraction": curve(1.0, keep),
             "label_noise": curve(0.0, noise * (1 - none_kept)),
             "proxy_margin": curve(1.0, (1 - p) * phi_e - p * psi_e),
-            "accuracy_limit": curve(float(norm.cdf(m)), accuracy_equivalent(config, n=np.inf)),
+            "accuracy_limit": curve(float(normal_cdf(m)), accuracy_equivalent(config, n=np.inf)),
         }
 
 
@@ -462,7 +466,7 @@ def scaling_figure(result, out_dir):
                 ax.plot(ns, curve[index], color=line[0].get_color(), ls="--", lw=0.8)
         ax.plot(ns, clean[(0, slice(None)) + combo], color="0.5", lw=1.0, label="true labels")
         if isinstance(m, (int, float)):
-            for level in (norm.cdf(m), norm.cdf(-m), 0.5):
+            for level in (normal_cdf(m), normal_cdf(-m), 0.5):
                 ax.axhline(level, color="k", ls=":", lw=0.6)
         title = ", ".join(f"{d}={result.coords[d][i]}" for d, i in zip(others, combo))
         ax.set(xscale="log", title=title or "verified accuracy")
@@ -548,7 +552,7 @@ def linear_figure(result, out_dir):
             p_lin = linear_breakdown(theta, m)
             if p_lin <= 1:
                 left.axvline(p_lin, color=colors[k], ls=":", lw=0.8)
-            left.plot([norm.cdf(m * np.cos(theta))], [0.5], marker="x", color=colors[k], ms=7)
+            left.plot([normal_cdf(m * np.cos(theta))], [0.5], marker="x", color=colors[k], ms=7)
         right.plot(margin[k], mean[k], color=colors[k], marker="o", ms=3, lw=0.8, label=f"theta={theta:.3g}")
     left.axhline(0.5, color="k", ls=":", lw=0.6)
     left.set(xlabel="generator error p", ylabel="accuracy",

@@ -185,6 +185,11 @@ def _where(condition, a, b):
     return jax.tree.map(lambda x, y: jnp.where(jnp.reshape(condition, condition.shape + (1,) * (x.ndim - condition.ndim)), x, y), a, b)
 
 
+def _zeros(like):
+    """Zeros shaped like a pytree of arrays or ``jax.ShapeDtypeStruct``s."""
+    return jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), like)
+
+
 def real_count(regime: Int[Array, ""], alpha_t, n_t):
     """Real rows in generation t: round(alpha_t n_t) under ``mix`` and ``mix-retained``, else 0."""
     return jnp.where(_mixing(regime), jnp.round(alpha_t * n_t), 0).astype(n_t.dtype)
@@ -353,21 +358,29 @@ class DataLoop(eqx.Module):
         index = chosen * self.batch + jnp.arange(self.batch)
         return jax.tree.map(lambda x: x[index], candidates)
 
+    def empty(self, rows) -> Pool:
+        """The pool before generation 0 (no row valid), for rows shaped like ``rows`` [batch, ...]
+        (arrays or ``jax.ShapeDtypeStruct``)."""
+        return self.start(_zeros(rows), 0)
+
     def add(self, pool: Pool, key, t, lp, synthetic, real=None, score: Callable | None = None,
             verify: Callable | None = None) -> Pool:
         """Generation t's rows enter the pool: r_t real rows first, then synthetic ones, each
         synthetic row filtered by the selection policy. ``synthetic`` and ``real`` are rows
         [batch, ...]; ``score(rows)`` [batch] rates the generation's rows (stored with them);
-        ``verify(rows)`` [batch] is each row's acceptance probability under select=verify."""
+        ``verify(rows)`` [batch] is each row's acceptance probability under select=verify.
+        At t = 0 the pool is ``empty`` and ``synthetic`` holds generation 0's rows, drawn by the
+        start model (the truth): they are stored as real and never filtered."""
         n_t = lp["n"][t]
         regime = lp["regime"]
         index = jnp.arange(self.batch)
         n_real = real_count(regime, lp["alpha"][t], n_t) if self.mixes else jnp.zeros((), n_t.dtype)
-        is_real = index < n_real
         if self.retains:  # from t = 2 on, the retained rows are where the last generation wrote them
             kept_rows = jax.tree.map(lambda x: x[: self.batch], pool.rows)
             real = _where((regime == RETAINED) & (t > 1) & jnp.ones(self.batch, bool), kept_rows, real)
-        rows = _where(is_real, real, synthetic) if self.mixes else synthetic
+        rows = _where(index < n_real, real, synthetic) if self.mixes else synthetic
+        # generation 0 (into an ``empty`` pool): every row is real, drawn by the start model
+        is_real = (index < n_real) | (t == 0)
         drawn = index < n_t
         scores = jnp.zeros(self.batch, pool.score.dtype) if score is None else score(rows)
         kept = drawn
@@ -466,7 +479,8 @@ class DataLoop(eqx.Module):
     # ---- statistics ------------------------------------------------------------------------------
     def statistics_step(self, stats: Statistics, pool, key, t, lp, draw_synthetic, draw_real):
         """Generation t on summaries (regimes replace, mix, accumulate). Returns the new pool and
-        the summary the model fits.
+        the summary the model fits. At t = 0 ``draw_synthetic`` draws from the start model (the
+        truth) and ``pool`` is a placeholder (``statistics_empty``): the n_0 rows are the real part.
 
         With pooled fitting (no point weighs or re-uses real rows) the pool is one summary, merged in
         the order rows would be pooled. Otherwise it is (real part, synthetic part): generation 0's
@@ -475,10 +489,12 @@ class DataLoop(eqx.Module):
         or real_share_t with the synthetic part scaled too)."""
         n_t = lp["n"][t]
         regime = lp["regime"]
+        first = jnp.asarray(t) == 0  # generation 0: all n_0 rows drawn by the start model (the truth), real
         k_synthetic, k_real = jax.random.split(key)
         n_real = real_count(regime, lp["alpha"][t], n_t) if self.mixes else jnp.zeros((), n_t.dtype)
+        n_real = jnp.where(first, 0, n_real)
         batch = draw_synthetic(k_synthetic, n_t - n_real)
-        accumulate = regime == ACCUMULATE
+        accumulate = (regime == ACCUMULATE) & ~first
         if not self.parts:
             if self.mixes:
                 batch = stats.merge(batch, draw_real(k_real, n_real))
@@ -499,7 +515,10 @@ class DataLoop(eqx.Module):
             fit_real = _where(applies, stats.scale(real, on_real), fit_real)
             fit_synthetic = _where(applies, stats.scale(synthetic, on_synthetic), synthetic)
         weighted = stats.merge(fit_synthetic, fit_real)
-        return (real, synthetic), _where(regime == REPLACE, synthetic, weighted)
+        fitted = _where(regime == REPLACE, synthetic, weighted)
+        # generation 0: the batch is the real part (fitted alone), the synthetic part is empty
+        real, synthetic = _where(first, batch, real), _where(first, stats.scale(batch, 0.0), synthetic)
+        return (real, synthetic), _where(first, batch, fitted)
 
     @staticmethod
     def statistics_composition(t, lp) -> tuple[Array, Array]:
@@ -510,6 +529,12 @@ class DataLoop(eqx.Module):
         real = jnp.where(regime == ACCUMULATE, n[0], real_count(regime, lp["alpha"][t], n[t]))
         real = jnp.where(t == 0, n[0], real)
         return size, real / size
+
+    def statistics_empty(self, summary):
+        """The pool before generation 0, for summaries shaped like ``summary`` (zeros: a
+        placeholder that generation 0 replaces)."""
+        blank = _zeros(summary)
+        return (blank, blank) if self.parts else blank
 
     def statistics_start(self, stats: Statistics, real):
         """Generation 0's pool from the summary of its real rows (and the summary to fit: the same;

@@ -1,4 +1,8 @@
-"""One trajectory: ``lax.scan`` of ``study.step`` over generations 1..T."""
+"""One trajectory: ``lax.scan`` of ``study.step`` over the generations.
+
+A study with ``start`` scans ``step`` over t = 0..T, so its fit, sampler and metrics compile once;
+one with only ``init`` runs ``init`` at t = 0 and scans ``step`` over t = 1..T (both compile).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,16 @@ from jax.sharding import Mesh, PartitionSpec
 from .reduce import device_block_moments
 from .study import Metrics, Study, float_dtype
 
+START = 2**32 - 1  # ``start`` draws from fold_in(seed key, START); never a generation (T <= 10^6)
+
+
+def begin(study: Study, key: jax.Array, params):
+    """(state before the first scanned generation, metrics at t = 0 or None, first scanned t)."""
+    if study.starts:
+        return study.start(jax.random.fold_in(key, START), params), None, 0
+    state, first = study.init(jax.random.fold_in(key, 0), params)
+    return state, first, 1
+
 
 def trajectory(study: Study, params, key: jax.Array, generations: int) -> Metrics:
     """Metrics of one seed, each of shape [T+1]; index 0 is the fit on real data.
@@ -16,12 +30,14 @@ def trajectory(study: Study, params, key: jax.Array, generations: int) -> Metric
     Generation t draws its randomness from ``fold_in(key, t)``, so a trajectory depends
     only on (key, params), never on how seeds are batched.
     """
-    state, first = study.init(jax.random.fold_in(key, 0), params)
+    state, first, t0 = begin(study, key, params)
 
     def body(carry, t):
         return study.step(carry, jax.random.fold_in(key, t), t, params)
 
-    _, rest = jax.lax.scan(body, state, jnp.arange(1, generations + 1))
+    _, rest = jax.lax.scan(body, state, jnp.arange(t0, generations + 1))
+    if first is None:
+        return {k: rest[k] for k in study.metrics}
     return {k: jnp.concatenate([first[k][None], rest[k]]) for k in study.metrics}
 
 
@@ -56,19 +72,20 @@ def batched_trajectories(study: Study, generations: int, mesh: Mesh, per_seed: t
             values = jnp.stack([jnp.asarray(metrics[m], float_dtype()) for m in study.metrics], axis=-1)
             return kept, device_block_moments(values, valid)
 
-        init = jax.vmap(jax.vmap(lambda p, k: study.init(jax.random.fold_in(k, 0), p), in_axes=(None, 0)),
-                        in_axes=(0, None))
+        init = jax.vmap(jax.vmap(lambda p, k: begin(study, k, p)[:2], in_axes=(None, 0)), in_axes=(0, None))
         state, first = init(params, keys)
+        t0 = 0 if study.starts else 1
 
         def body(state, t):
             step = lambda s, p, k: study.step(s, jax.random.fold_in(k, t), t, p)  # noqa: E731
             state, metrics = jax.vmap(jax.vmap(step, in_axes=(0, None, 0)), in_axes=(0, 0, None))(state, params, keys)
             return state, summary(metrics)
 
-        _, rest = jax.lax.scan(body, state, jnp.arange(1, generations + 1))
+        _, rest = jax.lax.scan(body, state, jnp.arange(t0, generations + 1))
+        if first is not None:
+            rest = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), summary(first), rest)
         # generation axis last: per-seed [points, block, T+1], moments [points, metrics, T+1]
-        kept, moments = jax.tree.map(lambda a, b: jnp.moveaxis(jnp.concatenate([a[None], b]), 0, -1),
-                                     summary(first), rest)
+        kept, moments = jax.tree.map(lambda a: jnp.moveaxis(a, 0, -1), rest)
         return jax.tree.map(lambda x: x[None], (kept, moments, jnp.sum(valid, dtype=jnp.int32)))
 
     seeds = PartitionSpec("seeds")

@@ -60,8 +60,12 @@ class Study(eqx.Module):
       ``build(configs, generations)``  the static structure serving a group of grid points
     Instance-level:
       ``numeric(config)``              the traced params pytree of one grid point (numpy)
-      ``init(key, params)``            -> (state, metrics at generation 0)
-      ``step(state, key, t, params)``  -> (state, metrics at generation t)
+      ``start(key, params)``           -> the state before generation 0: the model generation 0
+                                       draws its rows from (the truth) and an empty pool; the
+                                       engine then runs ``step`` for t = 0..T, one compiled body
+      ``init(key, params)``            -> (state, metrics at generation 0); for studies without
+                                       ``start`` (generation 0 compiles apart from ``step``)
+      ``step(state, key, t, params)``  -> (state, metrics at generation t; t is traced)
       ``theory(config, generations)``  closed-form expected metrics, arrays over t = 0..T
       ``truth(config)``                the true distribution's parameters, for summary.json
       ``bytes_per_seed()``             rough working-set size, to pick chunk and block sizes
@@ -109,6 +113,14 @@ class Study(eqx.Module):
         raise NotImplementedError
 
     def numeric(self, config: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    @property
+    def starts(self) -> bool:
+        """The study defines ``start``: ``step`` also runs generation 0."""
+        return type(self).start is not Study.start
+
+    def start(self, key, params) -> Any:
         raise NotImplementedError
 
     def init(self, key, params) -> tuple[Any, Metrics]:

@@ -202,18 +202,13 @@ class GaussianStudy(Study):
     def _fit_rows(self, training, params) -> family.GaussianModel:
         return family.fit(family.stats_from_samples(training.rows, training.weight, self.full_rank), params["ddof"])
 
-    def init(self, key, params):
-        truth, lp = self._truth_model(params), params["loop"]
-        n0 = lp["n"][0]
+    def start(self, key, params):
+        """Generation 0 draws from the truth into an empty pool."""
+        truth = self._truth_model(params)
         if self.rows:
-            k_real, k_subsample = jax.random.split(key)
-            pool = self.loop.start(family.sample(k_real, truth, self.loop.batch), n0)
-            model = self._fit_rows(self.loop.training_set(pool, k_subsample, 0, lp), params)
-            return (model, pool), self._measure(model, params)
-        stats = self._statistics
-        pool, train = self.loop.statistics_start(stats, stats.draw(key, truth, n0, None))
-        model = family.fit(train, params["ddof"])
-        return (model, pool), self._measure(model, params)
+            return truth, self.loop.empty(jax.ShapeDtypeStruct((self.loop.batch, self.dim), float_dtype()))
+        one = jax.eval_shape(family.stats_from_samples, truth.mean[None], jnp.ones(1, truth.mean.dtype))
+        return truth, self.loop.statistics_empty(one)
 
     def step(self, state, key, t, params):
         model, pool = state

@@ -150,28 +150,23 @@ class GLMStudy(LoopStudy):
         beta, _ = jax.lax.scan(newton, start, None, length=steps)
         return beta
 
-    def _first_fit(self, rows, weights):
-        """Generation 0 has no previous fit: Newton from 0, or for the Poisson family from the
-        least-squares fit of log(y + 1/2) (Newton from 0 overshoots by exp(c^2/2) there)."""
+    def _first_start(self, rows, weights):
+        """Generation 0 has no previous fit: Newton starts from 0, or for the Poisson family from
+        the least-squares fit of log(y + 1/2) (Newton from 0 overshoots by exp(c^2/2) there)."""
         x, y = rows
-        start = jnp.zeros(self.dim, x.dtype)
-        if self.family == "poisson":
-            gram = (x * weights[:, None]).T @ x
-            start = jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(gram, lower=True),
-                                               x.T @ (weights * jnp.log(y + 0.5)))
-        return self._fit(rows, weights, start)
+        if self.family != "poisson":
+            return jnp.zeros(self.dim, x.dtype)
+        gram = (x * weights[:, None]).T @ x
+        return jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(gram, lower=True),
+                                          x.T @ (weights * jnp.log(y + 0.5)))
 
     def _measure(self, beta, params):
         return {"coef_error": jnp.sum((beta - params["beta"]) ** 2)}
 
-    def init(self, key, params):
-        lp = params["loop"]
+    def start(self, key, params):
+        """Generation 0 draws its rows from the true coefficients into an empty pool."""
         truth = params["beta"].astype(float_dtype())
-        k_rows, k_subsample = jax.random.split(key)
-        pool = self.loop.start(self._rows(k_rows, truth, params), lp["n"][0])
-        training = self.loop.training_set(pool, k_subsample, 0, lp)
-        beta = self._first_fit(training.rows, training.weight)
-        return (beta, pool), self._measure(beta, params)
+        return truth, self.loop.empty(jax.eval_shape(lambda k: self._rows(k, truth, params), key))
 
     def step(self, state, key, t, params):
         beta, pool = state
@@ -180,7 +175,8 @@ class GLMStudy(LoopStudy):
         real = self._rows(k_real, params["beta"].astype(beta.dtype), params) if self.loop.mixes else None
         pool = self.loop.add(pool, k_select, t, lp, self._rows(k_synthetic, beta, params), real)
         training = self.loop.training_set(pool, k_subsample, t, lp)
-        new = self._fit(training.rows, training.weight, beta)
+        start = jnp.where(t == 0, self._first_start(training.rows, training.weight), beta)
+        new = self._fit(training.rows, training.weight, start)
         return (new, pool), self._measure(new, params)
 
     # ---- closed form ---------------------------------------------------------------------------

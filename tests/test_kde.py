@@ -70,8 +70,8 @@ def test_kernel_draws_have_the_kernel_variance(code, variance):
 def test_bandwidth_rules_against_numpy():
     result = jc.run("kde", {"dataset": "swiss", "n": 80}, grids={"bandwidth": ["scott", "silverman"]},
                     seeds=8, generations=1, key=4, keep=("bandwidth", "spread"))
-    train = np.asarray(kde.sample_toy(jax.random.split(jax.random.fold_in(jax.random.fold_in(jax.random.key(4), 0), 0))[0],
-                                      3, 80, 0.1, 0.5))  # seed 0, generation 0, the training key
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(4), 0), 0)  # seed 0, generation 0
+    train = np.asarray(kde.sample_toy(jax.random.split(key, 4)[1], 3, 80, 0.1, 0.5))  # its real rows
     sd = np.sqrt(np.mean(np.var(train, axis=0)))
     scott, silverman = result.per_seed["bandwidth"][:, 0, 0]
     assert scott == pytest.approx(80 ** (-1 / 6) * sd, rel=1e-4)

@@ -147,17 +147,13 @@ class DiscreteStudy(LoopStudy):
     def _fit_tokens(self, training):
         return categorical.fit(categorical.counts(training.rows, training.weight, self.outcomes))
 
-    def init(self, key, params):
-        lp, truth = params["loop"], params["truth"]
+    def start(self, key, params):
+        """Generation 0 draws from the true distribution into an empty pool."""
+        truth = params["truth"].astype(float_dtype())
         if self.rows:
-            k_real, k_subsample = jax.random.split(key)
-            pool = self.loop.start(categorical.sample_tokens(k_real, truth, self.loop.batch), lp["n"][0])
-            p = self._fit_tokens(self.loop.training_set(pool, k_subsample, 0, lp))
-            return (p, pool), self._measure(p, params)
+            return truth, self.loop.empty(jax.eval_shape(lambda k: categorical.sample_tokens(k, truth, self.loop.batch), key))
         stats = self._statistics
-        pool, train = self.loop.statistics_start(stats, stats.draw(key, truth, lp["n"][0], None))
-        p = categorical.fit(train)
-        return (p, pool), self._measure(p, params)
+        return truth, self.loop.statistics_empty(jax.eval_shape(lambda k: stats.draw(k, truth, 1, None), key))
 
     def step(self, state, key, t, params):
         p, pool = state

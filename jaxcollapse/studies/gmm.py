@@ -180,12 +180,13 @@ class MixtureStudy(LoopStudy):
         chols = jnp.broadcast_to(params["std"] * eye, (self.components, self.dim, self.dim))
         return mixture.GaussianMixture(params["weights"], params["means"], chols)
 
-    def _fit(self, key, x, w, previous, params):
-        if self.init_method == "previous" and previous is not None:
-            start = previous
-        else:
-            method = "kmeans++" if self.init_method == "previous" else self.init_method
-            start = mixture.initialise(key, x, w, self.components, method, params["floor"])
+    def _fit(self, key, x, w, previous, t, params):
+        """EM from ``init_method``'s start; init_method=previous warm-starts from the last fit
+        after generation 0 (k-means++ at t = 0)."""
+        method = "kmeans++" if self.init_method == "previous" else self.init_method
+        initialise = lambda: mixture.initialise(key, x, w, self.components, method, params["floor"])  # noqa: E731
+        # t is not batched (the engine scans it): a true branch, k-means++ runs only at t = 0
+        start = jax.lax.cond(t == 0, initialise, lambda: previous) if self.init_method == "previous" else initialise()
         return mixture.em(x, w, start, self.em_iterations, params["floor"])
 
     def _measure(self, model, delta, evaluation, params):
@@ -207,14 +208,12 @@ class MixtureStudy(LoopStudy):
             "em_delta": delta,
         }
 
-    def init(self, key, params):
-        k_data, k_eval, k_fit, k_subsample = jax.random.split(key, 4)
-        truth, lp = self._truth_model(params), params["loop"]
-        evaluation = mixture.sample(k_eval, truth, self.eval_size)
-        pool = self.loop.start(mixture.sample(k_data, truth, self.loop.batch), lp["n"][0])
-        training = self.loop.training_set(pool, k_subsample, 0, lp)
-        model, delta = self._fit(k_fit, training.rows, training.weight, None, params)
-        return (model, evaluation, pool), self._measure(model, delta, evaluation, params)
+    def start(self, key, params):
+        """The truth (generation 0 draws from it), the evaluation sample and an empty pool."""
+        truth = self._truth_model(params)
+        evaluation = mixture.sample(key, truth, self.eval_size)
+        pool = self.loop.empty(jax.eval_shape(lambda k: mixture.sample(k, truth, self.loop.batch), key))
+        return truth, evaluation, pool
 
     def step(self, state, key, t, params):
         model, evaluation, pool = state
@@ -223,7 +222,7 @@ class MixtureStudy(LoopStudy):
         real = mixture.sample(k_real, self._truth_model(params), self.loop.batch) if self.loop.mixes else None
         pool = self.loop.add(pool, k_select, t, lp, mixture.sample(k_sample, model, self.loop.batch), real)
         training = self.loop.training_set(pool, k_subsample, t, lp)
-        new, delta = self._fit(k_fit, training.rows, training.weight, model, params)
+        new, delta = self._fit(k_fit, training.rows, training.weight, model, t, params)
         return (new, evaluation, pool), self._measure(new, delta, evaluation, params)
 
     # ---- closed forms -------------------------------------------------------------------------

@@ -161,24 +161,24 @@ class KDEStudy(LoopStudy):
         """Rows of the training view that can be non-zero: the pool's written rows, or the batch."""
         return pool.count if self.loop.whole_pool else self.loop.batch
 
-    def init(self, key, params):
-        k_train, k_test, k_subsample = jax.random.split(key, 3)
+    def start(self, key, params):
+        """The held-out set (drawn once) and an empty pool; generation 0 trains on real rows."""
         lp = params["loop"]
-        test = self._real(k_test, self.test_size, params)
-        pool = self.loop.start(self._real(k_train, self.loop.batch, params), lp["n"][0])
-        training = self.loop.training_set(pool, k_subsample, 0, lp)
-        h, variance = self._bandwidth(training, params)
-        log_sum = kde.log_kernel_sum(test, training.rows, training.weight, h, params["kernel"], self._extent(pool, lp))
-        state = (training, h, test, pool, log_sum)
-        return state, self._measure(log_sum, jnp.sum(training.weight), h, variance, params)
+        test = self._real(key, self.test_size, params)
+        pool = self.loop.empty(jax.eval_shape(lambda k: self._real(k, self.loop.batch, params), key))
+        training = self.loop.training_set(pool, key, 0, lp)  # no row: weights all 0
+        h = jnp.zeros((), test.dtype)
+        return training, h, test, pool, jnp.full(self.test_size, -jnp.inf, test.dtype)
 
     def step(self, state, key, t, params):
+        """Generation t's rows: drawn from the last KDE, or at t = 0 from the real data."""
         training, h, test, pool, log_sum = state
         k_sample, k_real, k_select, k_subsample = jax.random.split(key, 4)
         lp = params["loop"]
-        fresh = kde.sample(k_sample, training.rows, training.weight, h, params["kernel"], self.loop.batch)
-        real = self._real(k_real, self.loop.batch, params) if self.loop.mixes else None
-        pool = self.loop.add(pool, k_select, t, lp, fresh, real)
+        real = self._real(k_real, self.loop.batch, params)
+        drawn = kde.sample(k_sample, training.rows, training.weight, h, params["kernel"], self.loop.batch)
+        fresh = jnp.where(t == 0, real, drawn)
+        pool = self.loop.add(pool, k_select, t, lp, fresh, real if self.loop.mixes else None)
         training = self.loop.training_set(pool, k_subsample, t, lp)
         h, variance = self._bandwidth(training, params)
         if self.incremental:  # the pool's kernel sum is the old one plus the new batch's (h fixed)

@@ -163,9 +163,9 @@ class NextTokenStudy(Study):
             "entropy": weights @ entropy,
         }
 
-    def init(self, key, params):
-        model = categorical.fit(self._counts(key, params["n"][0], params["truth"]), params["smoothing"])
-        return model, self._measure(model, params)
+    def start(self, key, params):
+        """Generation 0 draws its tokens from the true distribution."""
+        return params["truth"].astype(float_dtype())
 
     def step(self, model, key, t, params):
         alpha = params["alpha"][t]

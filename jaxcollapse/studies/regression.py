@@ -189,10 +189,9 @@ class RegressionStudy(Study):
         return {"test_error": jnp.sum(scale2 * (prediction - params["w0"]) ** 2),
                 "generator_error": jnp.sum(scale2 * (w - params["w0"]) ** 2)}
 
-    def init(self, key, params):
-        k_design, k_measure = jax.random.split(key)
-        w = params["w0"]
-        return (w, self._designs(k_design, params)), self._measure(w, k_measure, params)
+    def start(self, key, params):
+        """The true weights (generation 0's model: nothing is refitted) and the fixed design."""
+        return params["w0"].astype(float_dtype()), self._designs(key, params)
 
     def step(self, state, key, t, params):
         w, fixed_design = state
@@ -204,7 +203,8 @@ class RegressionStudy(Study):
             candidates.append(linear.ols_refit(k_noise, w, design["root"], params["scale"], params["sigma0"]))
         if self.over:
             candidates.append(linear.min_norm_refit(k_noise, w, design["rows"], design["gram_factor"], params["T0"], params["sigma0"]))
-        w = candidates[0] if len(candidates) == 1 else jnp.where(params["T0"] < self.dim, candidates[1], candidates[0])
+        refit = candidates[0] if len(candidates) == 1 else jnp.where(params["T0"] < self.dim, candidates[1], candidates[0])
+        w = jnp.where(t == 0, w, refit)  # generation 0 is the true model
         return (w, fixed_design), self._measure(w, k_measure, params)
 
     @classmethod

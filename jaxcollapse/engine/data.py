@@ -348,13 +348,14 @@ class DataLoop(eqx.Module):
         """select=choice: the ``batch`` synthetic rows, each the Luce choice among choice_k_t of the
         ``candidates`` rows [choices x batch, ...] (candidate k of row i is row k x batch + i): the
         argmax of score + Gumbel noise over k < choice_k_t, which picks k with probability
-        exp(score_k) / sum_j exp(score_j). A grid point with another policy takes candidate 0."""
+        exp(score_k) / sum_j exp(score_j). A grid point with another policy, and generation 0
+        (real rows, drawn by the start model), take candidate 0."""
         if self.choices == 1:
             return candidates
         scores = jnp.reshape(scores, (self.choices, self.batch))
         perturbed = jnp.where(jnp.arange(self.choices)[:, None] < lp["choice_k"][t],
                               scores + jax.random.gumbel(key, scores.shape, scores.dtype), -jnp.inf)
-        chosen = jnp.where(lp["select"] == CHOICE, jnp.argmax(perturbed, axis=0), 0)
+        chosen = jnp.where((lp["select"] == CHOICE) & (t > 0), jnp.argmax(perturbed, axis=0), 0)
         index = chosen * self.batch + jnp.arange(self.batch)
         return jax.tree.map(lambda x: x[index], candidates)
 

@@ -182,8 +182,7 @@ class ModelStudy(LoopStudy):
             params = jax.tree.map(traced, study.numeric(config))
             key = jax.random.key(0)
             with _one_line_errors():
-                jax.eval_shape(lambda p: study.step(study.init(key, p)[0], key, jnp.int32(min(1, generations)), p),
-                               params)
+                jax.eval_shape(lambda p: study.step(study.start(key, p), key, jnp.int32(0), p), params)
 
     def numeric(self, config: dict[str, Any]) -> dict[str, Any]:
         model_params = {}
@@ -247,62 +246,86 @@ class ModelStudy(LoopStudy):
     def _score(self, theta, rows, hp):
         return self._per_row("score", "score", rows, theta, rows, hp)
 
-    def init(self, key, params):
+    def _fit(self, fit: Callable, role: str, theta, t):
+        """``fit(previous)``: previous is the last fit, and at t = 0 ``init(key, hp)`` (the start
+        state) or, for a model without ``init``, None."""
+        model = self.model
+        if model.init is not None:
+            return _call(model, role, fit, theta)
+        first, later = lambda: _call(model, role, fit, None), lambda: _call(model, role, fit, theta)  # noqa: E731
+        _same_shape(model, jax.eval_shape(first), jax.eval_shape(later))
+        return _first_or_later(model, role, t, first, later)
+
+    def start(self, key, params):
+        """The state before generation 0: the model's ``init`` (else zeros shaped like a fit; never
+        sampled: generation 0 draws real rows) and an empty pool."""
         model, loop = self.model, self.loop
-        k_real, k_fit, k_init, k_subsample = jax.random.split(key, 4)
         hp = self._hp(params, 0)
         truth = self._truth(hp)
-        rows = self._real(k_real, hp, truth)
-        previous = _call(model, "init", model.init, k_init, hp) if model.init is not None else None
-        n0 = params["loop"]["n"][0]
+        rows = jax.eval_shape(lambda k: self._real(k, hp, truth), key)
         if self.rows_path:
-            pool = loop.start(rows, n0)
-            training = loop.training_set(pool, k_subsample, 0, params["loop"])
-            theta = _call(model, "fit", model.fit, k_fit, training.rows, training.weight, previous, hp)
-            if loop.selects and model.score is not None:
-                pool = loop.rescore(pool, self._score(theta, pool.rows, hp))
-            size, share = loop.composition(training)
-            return (theta, pool), self._measure(theta, truth, hp, size, share)
-        stats = model.statistics
-        mask = (jnp.arange(loop.batch) < n0).astype(float_dtype())
-        pool, train = loop.statistics_start(stats, _call(model, "statistics.summarize", stats.summarize, rows, mask, hp))
-        theta = _call(model, "statistics.fit", stats.fit, k_fit, train, previous, hp)
-        size, share = loop.statistics_composition(0, params["loop"])
-        return (theta, pool), self._measure(theta, truth, hp, size, share)
+            pool = loop.empty(rows)
+            fit = lambda r, previous: model.fit(key, r, jnp.ones(loop.batch, float_dtype()), previous, hp)  # noqa: E731
+            role = "fit"
+        else:
+            stats = model.statistics
+            mask = jnp.ones(loop.batch, float_dtype())
+            summary = jax.eval_shape(lambda r: _call(model, "statistics.summarize", stats.summarize, r, mask, hp), rows)
+            pool = loop.statistics_empty(summary)
+            fit = lambda r, previous: stats.fit(key, stats.summarize(r, mask, hp), previous, hp)  # noqa: E731
+            role = "statistics.fit"
+        if model.init is not None:
+            theta = _call(model, "init", model.init, key, hp)
+            _same_shape(model, theta, jax.eval_shape(lambda r: _call(model, role, fit, r, theta), rows))
+            return theta, pool
+        return jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype),
+                            jax.eval_shape(lambda r: _call(model, role, fit, r, None), rows)), pool
 
     def step(self, state, key, t, params):
+        """Generation t: rows drawn from the last fit (at t = 0 real rows) through the loop, refit."""
         model, loop = self.model, self.loop
         theta, pool = state
         lp = params["loop"]
         hp = self._hp(params, t)
         truth = self._truth(hp)
         k_synthetic, k_real, k_select, k_subsample, k_fit = jax.random.split(key, 5)
+        draw_real = lambda k: self._real(k, hp, truth)  # noqa: E731
         if self.rows_path:
-            synthetic = loop.curate(k_synthetic, lambda k, size: self._sample(k, theta, hp, size),
-                                    lambda rows: self._score(theta, rows, hp), t, lp)
-            real = self._real(k_real, hp, truth) if loop.mixes else None
-            score = (lambda rows: self._score(theta, rows, hp)) if loop.selects and model.score is not None else None
+            real = draw_real(k_real) if loop.mixes else None
+            fresh = real if loop.mixes else None
+            curated = lambda: loop.curate(k_synthetic, lambda k, size: self._sample(k, theta, hp, size),  # noqa: E731
+                                          lambda rows: self._score(theta, rows, hp), t, lp)
+            # t is not batched (the engine scans it): only one branch runs
+            synthetic = _first_or_later(model, "real and sample", t,
+                                        (lambda: fresh) if loop.mixes else (lambda: draw_real(k_real)), curated)
+            scored = loop.selects and model.score is not None
+            score = (lambda rows: self._score(theta, rows, hp)) if scored else None
             verify = (lambda rows: self._verify(rows, truth, hp)) if loop.verifies else None
             pool = loop.add(pool, k_select, t, lp, synthetic, real, score, verify)
             training = loop.training_set(pool, k_subsample, t, lp)
-            fitted = _call(model, "fit", model.fit, k_fit, training.rows, training.weight, theta, hp)
+            fitted = self._fit(lambda previous: model.fit(k_fit, training.rows, training.weight, previous, hp),
+                               "fit", theta, t)
             _same_shape(model, theta, fitted)
             new = keep_previous_if_empty(training.weight, fitted, theta)
+            if scored:  # generation 0's real rows are rated by its own fit
+                pool = jax.lax.cond(t == 0, lambda: loop.rescore(pool, self._score(new, pool.rows, hp)), lambda: pool)
             size, share = loop.composition(training)
             return (new, pool), self._measure(new, truth, hp, size, share)
         stats = model.statistics
 
-        def summary(k, source, count, sampled: bool):
+        def summary(k, count, sampled: bool):
             if sampled and stats.draw is not None:
-                return _call(model, "statistics.draw", stats.draw, k, source, count, hp)
-            rows = self._sample(k, source, hp) if sampled else self._real(k, hp, truth)
+                return _call(model, "statistics.draw", stats.draw, k, theta, count, hp)
+            rows = self._sample(k, theta, hp) if sampled else draw_real(k)
             mask = (jnp.arange(loop.batch) < count).astype(float_dtype())
             return _call(model, "statistics.summarize", stats.summarize, rows, mask, hp)
 
-        pool, train = loop.statistics_step(stats, pool, k_synthetic, t, lp,
-                                           lambda k, count: summary(k, theta, count, True),
-                                           lambda k, count: summary(k, truth, count, False))
-        new = _call(model, "statistics.fit", stats.fit, k_fit, train, theta, hp)
+        pool, train = loop.statistics_step(
+            stats, pool, k_synthetic, t, lp,
+            lambda k, count: _first_or_later(model, "the summaries of real and sampled rows", t,
+                                             lambda: summary(k, count, False), lambda: summary(k, count, True)),
+            lambda k, count: summary(k, count, False))
+        new = self._fit(lambda previous: stats.fit(k_fit, train, previous, hp), "statistics.fit", theta, t)
         _same_shape(model, theta, new)
         size, share = loop.statistics_composition(t, lp)
         return (new, pool), self._measure(new, truth, hp, size, share)
@@ -313,6 +336,17 @@ class ModelStudy(LoopStudy):
             return {}
         curves = cls.model.theory(config, generations)
         return {k: np.broadcast_to(np.asarray(v, np.float64), (generations + 1,)) for k, v in curves.items()}
+
+
+def _first_or_later(model: Model, what: str, t, first: Callable, later: Callable):
+    """``first()`` at generation 0, ``later()`` after: a true branch (the engine scans t, so it is
+    never batched), whose two sides must agree in structure, shapes and dtypes (else one line)."""
+    a, b = jax.eval_shape(first), jax.eval_shape(later)
+    if jax.tree.structure(a) != jax.tree.structure(b) or [(x.shape, x.dtype) for x in jax.tree.leaves(a)] != [
+            (x.shape, x.dtype) for x in jax.tree.leaves(b)]:
+        raise ConfigError(f"Model {model.name}: {what} give {_shapes(a)} at generation 0 but {_shapes(b)} later; "
+                          "they must keep their structure, shapes and dtypes")
+    return jax.lax.cond(t == 0, first, later)
 
 
 def keep_previous_if_empty(weights, fitted, previous):
@@ -351,7 +385,8 @@ def _metric_names(cls: type[ModelStudy]) -> tuple[str, ...]:
     order: list[str] = []
 
     def first_generation(p):
-        _, metrics = study.init(jax.random.key(0), p)
+        key = jax.random.key(0)
+        _, metrics = study.step(study.start(key, p), key, jnp.int32(0), p)
         order.extend(metrics)  # the model's own order (a traced dict comes back sorted)
         return metrics
 

@@ -127,18 +127,17 @@ class _Curation(LoopStudy):
         training = self.loop.training_set(pool, k_subsample, t, lp)
         return self._fit(training.rows, training.weight, params), pool
 
-    def init(self, key, params):
-        lp = params["loop"]
-        k_rows, k_subsample = jax.random.split(key)
-        pool = self.loop.start(self._sample(k_rows, self._data(params), self.loop.batch), lp["n"][0])
-        training = self.loop.training_set(pool, k_subsample, 0, lp)
-        fitted = self._fit(training.rows, training.weight, params)
-        theta = jax.tree.map(lambda a, b: jnp.where(params["start"] == 0, a, b), self._data(params), fitted)
-        return (theta, pool), self._measure(theta, params)
+    def start(self, key, params):
+        """Generation 0 draws real rows (the data distribution) into an empty pool."""
+        data = self._data(params)
+        return data, self.loop.empty(jax.eval_shape(lambda k: self._sample(k, data, self.loop.batch), key))
 
     def step(self, state, key, t, params):
+        """Generation t's refit; at t = 0 the fit of the real rows, or the data distribution
+        itself under start=truth."""
         theta, pool = state
         new, pool = self._run(key, params, theta, pool, t)
+        new = jax.tree.map(lambda a, b: jnp.where((t == 0) & (params["start"] == 0), a, b), self._data(params), new)
         return (new, pool), self._measure(new, params)
 
     @staticmethod

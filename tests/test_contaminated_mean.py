@@ -84,18 +84,26 @@ def test_every_estimator_matches_theory(simulation):
 
 
 def test_random_provenance_is_distinguishable(simulation):
-    """The comparison has power: fixed-provenance theory is rejected by random-provenance runs."""
+    """The comparison has power: fixed-provenance theory is rejected by random-provenance runs.
+    The latest round's error is the one where theory predicts a wide gap at this size (about 7.5
+    SE at its largest); ERM's average keeps it near 4 SE, too close to the limit to be a
+    deterministic check."""
     r = simulation
-    for metric in ("erm_sq_error", "latest_sq_error"):
-        fixed, random = r.theory[metric][..., 0, :], r.mean(metric)[..., 1, :]
-        z = z_score(random, r.stderr(metric)[..., 1, :], fixed)
-        assert np.nanmax(np.abs(z[1:4])) > 4
+    metric = "latest_sq_error"
+    fixed, random = r.theory[metric][..., 0, :], r.mean(metric)[..., 1, :]
+    se = r.stderr(metric)[..., 1, :]
+    assert np.nanmax(z_score(r.theory[metric][..., 1, :], se, fixed)[1:4]) > 7  # the predicted gap
+    assert np.nanmax(np.abs(z_score(random, se, fixed)[1:4])) > 4
 
 
 def test_reweighting_beats_erm_above_one_half(simulation):
+    """From alpha = 1/2 on, the reweighted estimator's error at the last round is below ERM's by
+    more than 4 SE of the difference (theory: 0.79, 0.72, 0.62 of ERM's at alpha = 1/2, 3/4, 1;
+    the SE ignores the two estimators' positive correlation, so it is conservative)."""
     r = simulation
     erm, weighted = r.mean("erm_sq_error")[:, 0, 0, -1], r.mean("weighted_sq_error")[:, 0, 0, -1]
-    assert np.all(weighted[2:] < 0.8 * erm[2:])
+    se = np.hypot(r.stderr("erm_sq_error")[:, 0, 0, -1], r.stderr("weighted_sq_error")[:, 0, 0, -1])
+    assert np.all((erm - weighted)[2:] > 4 * se[2:])
 
 
 def test_long_run_regimes_against_simulation():

@@ -194,10 +194,10 @@ class ContaminatedMeanStudy(Study):
         deployed = jnp.where(params["deploy_weighted"], weighted, erm)
         return {**state, "deployed": deployed}, metrics
 
-    def init(self, key, params):
-        x = params["noise_sd"] * jax.random.normal(key, (self.dim,), params["noise_sd"].dtype)
-        state = {"erm_sum": x, "weighted_sum": x, "debiased_sum": x, "latest": x, "deployed": x}
-        return self._measure(state, 1.0, params)
+    def start(self, key, params):
+        """Nothing deployed and nothing summed: round 1 (t = 0) is clean, X = U_1."""
+        zero = jnp.zeros(self.dim, params["noise_sd"].dtype)
+        return {"erm_sum": zero, "weighted_sum": zero, "debiased_sum": zero, "latest": zero, "deployed": zero}
 
     def step(self, state, key, t, params):
         alpha, dtype = params["alpha"], params["noise_sd"].dtype
@@ -207,10 +207,11 @@ class ContaminatedMeanStudy(Study):
             share = jnp.where(params["random_share"], binomial(k_share, params["n"], alpha) / params["n"], alpha)
         x = share * state["deployed"] + params["noise_sd"] * jax.random.normal(k_noise, (self.dim,), dtype)
         corrected = x - alpha * state["deployed"]  # (a_t - alpha) Y_{t-1} + U_t
+        clean = t == 0  # round 1 has no synthetic share: every estimator starts at X_1 = U_1
         state = {
             "erm_sum": state["erm_sum"] + x,
-            "weighted_sum": state["weighted_sum"] + (1 - alpha) * corrected,
-            "debiased_sum": state["debiased_sum"] + corrected / jnp.where(alpha < 1, 1 - alpha, 1.0),
+            "weighted_sum": state["weighted_sum"] + jnp.where(clean, 1.0, 1 - alpha) * corrected,
+            "debiased_sum": state["debiased_sum"] + corrected / jnp.where(clean | (alpha >= 1), 1.0, 1 - alpha),
             "latest": x,
             "deployed": state["deployed"],
         }
@@ -346,34 +347,32 @@ class ContaminatedPACStudy(Study):
         return {m: first for m in cls.metrics}
 
     # ---- traced side ------------------------------------------------------------------------
-    def _draw(self, key, state, params, first: bool):
+    def _draw(self, key, state, t, params):
         """One round: x, which points are present, and each learner's labels u = 2y - 1 and
-        correction signs v = 2 f_{t-1}(x) - 1 (zero in the clean round 1)."""
+        correction signs v = 2 f_{t-1}(x) - 1 (zero in the clean round 1, t = 0)."""
         k_x, k_coin = jax.random.split(key)
         dtype = params["alpha"].dtype
         present = jnp.arange(self.n_max) < params["n"]
         if self.concept == "threshold":
             x = jax.random.uniform(k_x, (self.n_max,), dtype)
             truth = x >= params["threshold"]
-            previous = None if first else x[None, :] >= state["theta"][:, None]
+            previous = x[None, :] >= state["theta"][:, None]
         else:
             x = jax.random.normal(k_x, (self.n_max, self.dim), dtype)
             truth = x[:, 0] >= 0  # w* = e_1
-            previous = None if first else (x @ state["w"].T).T >= 0
-        if first:
-            labels, correction_sign = jnp.broadcast_to(truth, (len(LEARNERS), self.n_max)), 0.0
-        else:
-            synthetic = jax.random.uniform(k_coin, (self.n_max,), dtype) < params["alpha"]
-            labels, correction_sign = jnp.where(synthetic, previous, truth), 2.0 * previous - 1
+            previous = (x @ state["w"].T).T >= 0
+        clean = t == 0
+        synthetic = (jax.random.uniform(k_coin, (self.n_max,), dtype) < params["alpha"]) & ~clean
+        labels = jnp.where(synthetic, previous, truth)
         u = (2.0 * labels - 1).astype(dtype)
-        v = jnp.broadcast_to(jnp.asarray(correction_sign, dtype), u.shape)
+        v = jnp.where(clean, 0.0, 2.0 * previous - 1).astype(dtype)
         return x, present, u, v
 
     def _correction(self, params):
         return jnp.stack([jnp.zeros_like(params["alpha"]), params["alpha"]])  # erm, corrected
 
-    def _round(self, state, key, t, params, first: bool):
-        x, present, u, v = self._draw(key, state, params, first)
+    def _round(self, state, key, t, params):
+        x, present, u, v = self._draw(key, state, t, params)
         correction = self._correction(params)
         if self.concept == "threshold":
             half = WINDOW / params["n"].astype(x.dtype)
@@ -401,7 +400,8 @@ class ContaminatedPACStudy(Study):
             errors = jax.vmap(halfspace.angle_error, in_axes=(0, None))(w, truth)
         return state, {f"{learner}_error": errors[i] for i, learner in enumerate(LEARNERS)}
 
-    def init(self, key, params):
+    def start(self, key, params):
+        """Empty buffers and zero fits; round 1 (t = 0) is clean."""
         dtype, learners = params["alpha"].dtype, len(LEARNERS)
         if self.concept == "threshold":
             state = {"points": jnp.full(self.capacity, jnp.inf, dtype),
@@ -410,10 +410,10 @@ class ContaminatedPACStudy(Study):
         else:
             state = {"x": jnp.zeros((self.capacity, self.dim), dtype), "u": jnp.zeros((learners, self.capacity), dtype),
                      "weight": jnp.zeros((learners, self.capacity), dtype), "w": jnp.zeros((learners, self.dim), dtype)}
-        return self._round(state, key, 0, params, first=True)
+        return state
 
     def step(self, state, key, t, params):
-        return self._round(state, key, t, params, first=False)
+        return self._round(state, key, t, params)
 
 
 # ---- presets and figures ------------------------------------------------------------------------

@@ -165,37 +165,39 @@ class VerifiedRetrainingStudy(LoopStudy):
                                              lower=True)
         return jax.scipy.linalg.cho_solve(factor, x.T @ (weights * y))
 
-    def init(self, key, params):
+    def start(self, key, params):
+        """Generation 0's model: the truth, drawing the real rows into an empty pool (directions:
+        nothing to draw, the OLS law is sampled directly)."""
         star = params["star"].astype(float_dtype())
         if self.form == "directions":
-            z = jax.random.normal(key, star.shape, star.dtype)
-            theta = star + params["noise"] * params["directions"].T @ (z / params["singular"])
-            return (theta, None), self._measure(theta, params, 1.0)
-        lp = params["loop"]
-        k_rows, k_subsample = jax.random.split(key)
-        pool = self.loop.start(self._rows(k_rows, star, params), lp["n"][0])
-        training = self.loop.training_set(pool, k_subsample, 0, lp)
-        theta = self._ols(training.rows, training.weight)
-        return (theta, pool), self._measure(theta, params, 1.0)
+            return star, None
+        return star, self.loop.empty(jax.eval_shape(lambda k: self._rows(k, star, params), key))
 
     def step(self, state, key, t, params):
         theta, pool = state
         lp = params["loop"]
         if self.form == "directions":
-            return self._directions_step(theta, key, t, params)
+            k_first, k_labels = jax.random.split(key)
+            z = jax.random.normal(k_first, theta.shape, theta.dtype)
+            first = params["star"] + params["noise"] * params["directions"].T @ (z / params["singular"])  # OLS law
+            moved, kept = self._directions_step(theta, k_labels, t, params)
+            new, kept = jnp.where(t == 0, first, moved), jnp.where(t == 0, 1.0, kept)
+            return (new, None), self._measure(new, params, kept)
         k_rows, k_real, k_select, k_subsample = jax.random.split(key, 4)
         synthetic = self._rows(k_rows, theta, params)
         real = self._rows(k_real, params["star"].astype(theta.dtype), params) if self.loop.mixes else None
         pool = self.loop.add(pool, k_select, t, lp, synthetic, real, verify=lambda rows: self._verify(rows, params))
         training = self.loop.training_set(pool, k_subsample, t, lp)
         drawn = jnp.sum((pool.origin == t) & ~pool.real & (jnp.arange(self.loop.capacity) < pool.count))
-        kept = jnp.sum(pool.valid & (pool.origin == t) & ~pool.real) / jnp.maximum(drawn, 1)
+        kept = jnp.where(t == 0, 1.0, jnp.sum(pool.valid & (pool.origin == t) & ~pool.real) / jnp.maximum(drawn, 1))
         fitted = self._ols(training.rows, training.weight)
-        new = jnp.where(jnp.sum(training.weight > 0) >= self.dim, fitted, theta)  # too few kept rows: keep the fit
+        enough = (t == 0) | (jnp.sum(training.weight > 0) >= self.dim)
+        new = jnp.where(enough, fitted, theta)  # too few kept rows after generation 0: keep the fit
         return (new, pool), self._measure(new, params, kept)
 
     def _directions_step(self, theta, key, t, params):
-        """n labels per direction from N(v_j.theta, sigma^2) truncated to v_j.theta_c +- h."""
+        """n labels per direction from N(v_j.theta, sigma^2) truncated to v_j.theta_c +- h: the
+        refit and the share of labels the verifier keeps."""
         v, sigma = params["directions"], params["noise"]
         n = params["loop"]["n"][t]
         half = params["band_width"] + sigma * MEAN_ABS_NOISE
@@ -208,8 +210,7 @@ class VerifiedRetrainingStudy(LoopStudy):
         z = jnp.clip(jnp.where(flip, -z, z), alpha, beta)
         used = (jnp.arange(self.loop.batch) < n)[:, None]
         means = m + sigma * jnp.sum(jnp.where(used, z, 0.0), axis=0) / n
-        new = v.T @ means
-        return (new, None), self._measure(new, params, jnp.mean(ndtr(hi) - ndtr(lo)))
+        return v.T @ means, jnp.mean(ndtr(hi) - ndtr(lo))
 
     # ---- closed form -----------------------------------------------------------------------
     @classmethod

@@ -254,17 +254,17 @@ class VerificationStudy(Study):
         return out
 
     # ---- traced side ------------------------------------------------------------------------
-    def init(self, key, params):
-        return jnp.zeros((), params["m"].dtype), self._draw(key, params, clean=True)
+    def start(self, key, params):
+        return jnp.zeros((), params["m"].dtype)  # no state: every generation is a fresh draw
 
     def step(self, state, key, t, params):
-        return state, self._draw(key, params, clean=False)
+        return state, self._draw(key, params, t)
 
-    def _draw(self, key, params, clean: bool):
-        if self.sampler == "sums" or clean:  # generation 0 is V1 at p = 0: the exact O(1) draw
-            kept_c, kept_w, dot, norm2 = self._sums(key, params, clean)
-        else:
-            kept_c, kept_w, dot, norm2 = (self._rows if self.sampler == "rows" else self._explicit)(key, params)
+    def _draw(self, key, params, t):
+        sampler = {"sums": self._sums, "rows": self._rows}.get(self.sampler, self._explicit)
+        # generation 0 is V1 at p = 0: the exact O(1) draw (t is not batched: only one branch runs)
+        kept_c, kept_w, dot, norm2 = jax.lax.cond(t == 0, lambda: self._sums(key, params, clean=True),
+                                                  lambda: sampler(key, params))
         n = params["n"]
         kept = kept_c + kept_w
         accuracy = jnp.where(norm2 > 0, ndtr(dot / jnp.sqrt(jnp.where(norm2 > 0, norm2, 1.0))), 0.5)

@@ -1,11 +1,11 @@
-"""Where a program's compile time goes: generation 0 (``study.init``) alone, one generation
-(``study.step``) alone, and the whole trajectory, each as ``jit(vmap over grid points(vmap over
-seeds(...)))`` of one test-sized group, traced, lowered and compiled from cold caches. Not a test.
+"""Where a program's compile time goes: one generation (``study.step``) alone and the whole
+trajectory, each as ``jit(vmap over grid points(vmap over seeds(...)))`` of one test-sized group,
+traced, lowered and compiled from cold caches. Not a test.
 
     python benchmarks/compile_split.py [--repeat 2]
 
-init and step each hold the model's fit, sampler and metrics, so a trajectory compiles them
-twice; this measures what a single scan body for every generation would save.
+A study with ``start`` scans ``step`` over every generation, so the whole trajectory should cost
+about one step; one with ``init`` (self-consuming-diffusion) compiles its generation 0 apart.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxcollapse.engine import sweep
+from jaxcollapse.engine.loop import begin, trajectory
 from jaxcollapse.studies import get_study
 
 CASES = [
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args(argv)
-    print(f"{'study':26s} {'init':>7s} {'step':>7s} {'whole':>7s}")
+    print(f"{'study':26s} {'step':>7s} {'whole':>7s}")
     for name, settings, grids, seeds, generations in CASES:
         cls = get_study(name)
         the_plan = sweep.plan(cls, settings, grids, seeds=seeds, generations=generations)
@@ -57,22 +58,16 @@ def main(argv: list[str] | None = None) -> int:
         params = sweep.stack_params([study.numeric(c) for c in the_plan.points])
         keys = jnp.broadcast_to(jax.random.split(jax.random.key(0), block), (len(the_plan.points), block))
 
-        def init(p, k):
-            return study.init(k, p)[1]
-
         def whole(p, k):
-            state, first = study.init(k, p)
-            _, rest = jax.lax.scan(lambda c, t: study.step(c, k, t, p), state, jnp.arange(1, generations + 1))
-            return first, rest
+            return trajectory(study, p, k, generations)
 
-        state = jax.eval_shape(_batched(lambda p, k: study.init(k, p)[0]), params, keys)
+        state = jax.eval_shape(_batched(lambda p, k: begin(study, k, p)[0]), params, keys)
         state = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), state)
 
         def step(p, k, s):
             return study.step(s, k, jnp.int32(1), p)[1]
 
-        times = (_compile_s(_batched(init), params, keys, repeat=args.repeat),
-                 _compile_s(_batched(step), params, keys, state, repeat=args.repeat),
+        times = (_compile_s(_batched(step), params, keys, state, repeat=args.repeat),
                  _compile_s(_batched(whole), params, keys, repeat=args.repeat))
         print(f"{name:26s} " + " ".join(f"{t:6.2f}s" for t in times), flush=True)
     return 0

@@ -536,8 +536,3 @@ class DataLoop(eqx.Module):
         placeholder that generation 0 replaces)."""
         blank = _zeros(summary)
         return (blank, blank) if self.parts else blank
-
-    def statistics_start(self, stats: Statistics, real):
-        """Generation 0's pool from the summary of its real rows (and the summary to fit: the same;
-        weights are relative, and generation 0 has no synthetic rows)."""
-        return ((real, stats.scale(real, 0.0)) if self.parts else real), real

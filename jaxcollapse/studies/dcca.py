@@ -297,7 +297,8 @@ class DCCAStudy(Study):
             **baselines,
         }
 
-    def init(self, key, params):
+    def start(self, key, params):
+        """The data (train, test, noise), the linear baselines and the untrained network."""
         k_data, k_net, k_noise = jax.random.split(key, 3)
         views, targets = self._data(k_data, params)
         noise = jax.random.normal(k_noise, (2, self.n_test, self.view_dim), views.dtype)
@@ -310,12 +311,15 @@ class DCCAStudy(Study):
         skeleton = Encoders(self.view_dim, self.out_dim, self.hidden, self.depth, self.reconstructs, key=k_net)
         weights = eqx.filter(skeleton, eqx.is_array)
         opt_state = optax.scale_by_adam().init(weights)
-        data = (views, targets, noise)
-        return (weights, opt_state, data, baselines), self._measure(weights, data, baselines, params)
+        return weights, opt_state, (views, targets, noise), baselines
 
     def step(self, state, key, t, params):
+        """Generation t: ``epochs_per_step`` more epochs (none at t = 0: the untrained network is
+        measured; t is not batched, so only one branch runs), then the metrics."""
         weights, opt_state, data, baselines = state
-        weights, opt_state = self._train(weights, opt_state, key, data[0][:, : self.n_train], params)
+        weights, opt_state = jax.lax.cond(
+            t == 0, lambda: (weights, opt_state),
+            lambda: self._train(weights, opt_state, key, data[0][:, : self.n_train], params))
         return (weights, opt_state, data, baselines), self._measure(weights, data, baselines, params)
 
 

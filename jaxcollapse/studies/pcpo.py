@@ -412,30 +412,35 @@ class PCPOStudy(Study):
         return {"reached": reached, "epoch": epoch, "values": values}, out
 
     # ---- protocol -----------------------------------------------------------------------------
-    def init(self, key, params):
+    def start(self, key, params):
+        """The pretrained base (the policy at epoch 0), its reference samples and the optimiser;
+        the batch and the matched values are placeholders that epoch 0 fills."""
         dtype = float_dtype()
-        k_pretrain, k_reference, k_batch = jax.random.split(key, 3)
+        k_pretrain, k_reference = jax.random.split(key)
         base = self._pretrain(k_pretrain)
         native = self._table(params, resolved=False)
         reference = self._rollout(base, base, k_reference, native, {**params, "reparam": False})["sample"]
         frozen = {"reference": reference, "base": base if self.reference else None}
-        batch = self._rollout(base, base, k_batch, self._table(params), params)
-        nan_steps = jnp.full(self.steps, jnp.nan, dtype)
-        no_update = {"clip_fraction": jnp.nan, "grad_norm": jnp.nan, "clip_fraction_step": nan_steps,
-                     "grad_share_step": nan_steps}
-        metrics = self._measure(batch, reference, no_update, params)
-        tracker = {"reached": jnp.zeros((), bool), "epoch": jnp.zeros((), dtype), "values": metrics}
-        tracker, metrics = self._match(tracker, metrics, jnp.zeros((), dtype), params)
-        state = {"weights": base, "opt": self._optimizer(params).init(base), "frozen": frozen, "batch": batch,
-                 "tracker": tracker}
-        return state, metrics
+        batch = jax.eval_shape(lambda k: self._rollout(base, base, k, self._table(params), params), key)
+        tracker = {"reached": jnp.zeros((), bool), "epoch": jnp.zeros((), dtype),
+                   "values": {m: jnp.zeros((), dtype) for m in MATCHED}}
+        return {"weights": base, "opt": self._optimizer(params).init(base), "frozen": frozen,
+                "batch": jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), batch), "tracker": tracker}
+
+    def _no_update(self):
+        """Epoch 0's update statistics: no update yet."""
+        nan, nan_steps = jnp.full((), jnp.nan, float_dtype()), jnp.full(self.steps, jnp.nan, float_dtype())
+        return {"clip_fraction": nan, "grad_norm": nan, "clip_fraction_step": nan_steps, "grad_share_step": nan_steps}
 
     def step(self, state, key, t, params):
+        """Epoch t: one update on the last batch (none at t = 0; t is not batched, so only one
+        branch runs), then a fresh batch from the updated policy and its metrics."""
         k_update, k_batch = jax.random.split(key)
         table = self._table(params)
         frozen = state["frozen"]
-        weights, opt_state, update = self._update(state["weights"], state["opt"], k_update, state["batch"], table,
-                                                  params)
+        weights, opt_state, update = jax.lax.cond(
+            t == 0, lambda: (state["weights"], state["opt"], self._no_update()),
+            lambda: self._update(state["weights"], state["opt"], k_update, state["batch"], table, params))
         batch = self._rollout(weights, frozen["base"], k_batch, table, params)
         metrics = self._measure(batch, frozen["reference"], update, params)
         tracker, metrics = self._match(state["tracker"], metrics, t.astype(float_dtype()), params)

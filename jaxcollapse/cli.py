@@ -154,7 +154,7 @@ def _execute(options: dict, out: Path, study: str, settings: dict, grids: dict, 
         prng=options["prng"], chunk=options["chunk"], x64=options["x64"],
         keep=keep if options["keep"] is None else options["keep"], progress=not options["quiet"],
         quantiles=options["quantiles"], quantile_seeds=options["quantile_seeds"], out=out, force=options["force"],
-        cache=not options["no_cache"], invocation=invocation,
+        cache=False if options["no_cache"] else None, invocation=invocation,  # None: JAXCOLLAPSE_NO_CACHE decides
     )
     if result is None:  # a multi-process run: process 0 gathers and writes the results
         return None

@@ -8,12 +8,12 @@ rises. It is judged **at matched reward** (the first epoch whose mean reward rea
 ``target_reward``), not at a matched epoch. The engine's generation t is RL epoch t; t = 0 is the
 pre-trained base model.
 
-Per seed (``init``): ``data_size`` points of the truth, ``modes`` isotropic Gaussians of sd
+Per seed (``start``): ``data_size`` points of the truth, ``modes`` isotropic Gaussians of sd
 ``mode_sd`` evenly on a ring of radius ``radius``; a base model pre-trained on them
 (``models.diffusion``: the MLP noise predictor by the DDPM loss on Stable Diffusion 1.x's
 1000-step scaled-linear schedule, or the same MLP as a rectified-flow velocity by flow
 matching), with uniformly random condition labels that carry no information. Its samples under
-the native sampler are the reference for ``fd_base`` and ``mmd_base``. Everything in ``init``
+the native sampler are the reference for ``fd_base`` and ``mmd_base``. Everything in ``start``
 depends only on the seed and static settings, so under a grid over algorithms and traced
 hyperparameters the pre-training runs once per seed, shared by every grid point.
 

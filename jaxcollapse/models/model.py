@@ -130,10 +130,14 @@ def _rows(model: Model, role: str, rows, size: int):
     return rows
 
 
+def _agree(a, b) -> bool:
+    """Two pytrees of arrays (or shapes) with the same structure, shapes and dtypes."""
+    kinds = lambda tree: [(jnp.shape(x), jnp.result_type(x)) for x in jax.tree.leaves(tree)]  # noqa: E731
+    return jax.tree.structure(a) == jax.tree.structure(b) and kinds(a) == kinds(b)
+
+
 def _same_shape(model: Model, first, later) -> None:
-    a = [(jnp.shape(x), jnp.result_type(x)) for x in jax.tree.leaves(first)]
-    b = [(jnp.shape(x), jnp.result_type(x)) for x in jax.tree.leaves(later)]
-    if jax.tree.structure(first) != jax.tree.structure(later) or a != b:
+    if not _agree(first, later):
         raise ConfigError(f"Model {model.name}: fit returns {_shapes(first)} at generation 0 but {_shapes(later)} "
                           "at generation 1; the fitted parameters must keep their structure, shapes and dtypes")
 
@@ -252,9 +256,8 @@ class ModelStudy(LoopStudy):
         model = self.model
         if model.init is not None:
             return _call(model, role, fit, theta)
-        first, later = lambda: _call(model, role, fit, None), lambda: _call(model, role, fit, theta)  # noqa: E731
-        _same_shape(model, jax.eval_shape(first), jax.eval_shape(later))
-        return _first_or_later(model, role, t, first, later)
+        return _first_or_later(model, role, t, lambda: _call(model, role, fit, None),
+                               lambda: _call(model, role, fit, theta), check=_same_shape)
 
     def start(self, key, params):
         """The state before generation 0: the model's ``init`` (else zeros shaped like a fit; never
@@ -292,12 +295,11 @@ class ModelStudy(LoopStudy):
         draw_real = lambda k: self._real(k, hp, truth)  # noqa: E731
         if self.rows_path:
             real = draw_real(k_real) if loop.mixes else None
-            fresh = real if loop.mixes else None
             curated = lambda: loop.curate(k_synthetic, lambda k, size: self._sample(k, theta, hp, size),  # noqa: E731
                                           lambda rows: self._score(theta, rows, hp), t, lp)
             # t is not batched (the engine scans it): only one branch runs
             synthetic = _first_or_later(model, "real and sample", t,
-                                        (lambda: fresh) if loop.mixes else (lambda: draw_real(k_real)), curated)
+                                        (lambda: real) if loop.mixes else (lambda: draw_real(k_real)), curated)
             scored = loop.selects and model.score is not None
             score = (lambda rows: self._score(theta, rows, hp)) if scored else None
             verify = (lambda rows: self._verify(rows, truth, hp)) if loop.verifies else None
@@ -338,12 +340,14 @@ class ModelStudy(LoopStudy):
         return {k: np.broadcast_to(np.asarray(v, np.float64), (generations + 1,)) for k, v in curves.items()}
 
 
-def _first_or_later(model: Model, what: str, t, first: Callable, later: Callable):
+def _first_or_later(model: Model, what: str, t, first: Callable, later: Callable, check: Callable | None = None):
     """``first()`` at generation 0, ``later()`` after: a true branch (the engine scans t, so it is
-    never batched), whose two sides must agree in structure, shapes and dtypes (else one line)."""
+    never batched), whose two sides must agree in structure, shapes and dtypes (else one line;
+    ``check(model, a, b)`` words it instead)."""
     a, b = jax.eval_shape(first), jax.eval_shape(later)
-    if jax.tree.structure(a) != jax.tree.structure(b) or [(x.shape, x.dtype) for x in jax.tree.leaves(a)] != [
-            (x.shape, x.dtype) for x in jax.tree.leaves(b)]:
+    if check is not None:
+        check(model, a, b)
+    elif not _agree(a, b):
         raise ConfigError(f"Model {model.name}: {what} give {_shapes(a)} at generation 0 but {_shapes(b)} later; "
                           "they must keep their structure, shapes and dtypes")
     return jax.lax.cond(t == 0, first, later)

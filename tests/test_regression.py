@@ -1,7 +1,8 @@
 """regression (Dohmatob, Feng & Kempe) against the closed forms of the paper note (sec. 4)
 and against an independent numpy implementation that draws every covariate row.
 Tolerances: 4 Monte Carlo standard errors; the ridge deterministic equivalent (B) is a
-proportional-limit approximation and gets 4 SE plus a stated 3% relative allowance."""
+proportional-limit approximation and gets 4 SE plus a relative allowance for its finite-d error
+(``DE_ALLOWANCE``, measured, see there)."""
 
 import numpy as np
 import pytest
@@ -14,6 +15,13 @@ from jaxcollapse.studies.regression import RegressionStudy, eigenvalues, true_we
 from .reference import regression_chain, z_score
 
 CHECKED = [0, 1, 3, 6]
+# The deterministic equivalent's own error at d = 12, T = 30, T0 = 40 (the ridge test's points),
+# measured against an independent numpy simulation of 4 x 10^5 seeds per point (relative SE
+# 0.07-0.12%): (simulation - DE) / DE at n = 0 / 1 / 3 / 6 is +1.5 / +0.6 / -0.0 / -0.3% (power,
+# lambda 0.01), +2.2 / +1.1 / +0.5 / +0.2% (power, 0.3), +5.3 / +2.6 / +1.4 / +0.8% (isotropic,
+# 0.01), +2.4 / +1.0 / +0.2 / -0.2% (isotropic, 0.3). A 3% allowance left the isotropic lambda =
+# 0.01 point at n = 0 about 0 SE inside its 4 SE band: a coin flip on each new random stream.
+DE_ALLOWANCE = 0.07
 
 
 def _assert_theory(result, metric, relative=0.0):
@@ -57,7 +65,7 @@ def test_ridge_matches_numpy_reference_and_deterministic_equivalent():
             ours = result.per_seed[metric][i, 0]
             se = np.sqrt(ours.var(0) / len(ours) + values.var(0) / len(values))
             assert np.all(np.abs(ours.mean(0) - values.mean(0)) <= 4 * se), (ridge, metric)
-    _assert_theory(result, "test_error", relative=0.03)
+    _assert_theory(result, "test_error", relative=DE_ALLOWANCE)
     # the error grows with n, and a stronger ridge grows more slowly
     slope = result.mean("test_error")[..., -1] - result.mean("test_error")[..., 0]
     assert np.all(slope[1] < slope[0])

@@ -24,7 +24,8 @@ Theory (paper note sec. 4; all exact except (B)):
   (B)  ridge > 0, OLS generators: the deterministic equivalent, kappa - lambda = kappa df1/T,
        E(0) = [kappa^2 w0' Sigma (Sigma + kappa)^-2 w0 + sigma^2 df2/T] / (1 - u), u = df2/T,
        E(n) = E(0) + n sigma0^2 [df2 + u (d - 2 df1)] / [(T0 - d - 1)(1 - u)]
-       (a proportional-limit approximation, accurate to O(1/d), not an exact mean)
+       (a proportional-limit approximation, accurate to O(1/d), not an exact mean: at d = 12,
+       T = 30 it is up to 5% below the simulated mean at n = 0 and within 3% from n = 1)
   (C)  T0 < d, Sigma = I, fresh rows: ||w0||^2 (1 - rho^n) + s (1 - rho^n)/(1 - rho),
        rho = T0/d, s = sigma0^2 T0/(d - T0 - 1) (sigma0 = 0: the exponential collapse);
        fixed rows: ||w0||^2 (1 - rho) + n s for n >= 1 (one projection, then only noise).
@@ -130,7 +131,7 @@ class RegressionStudy(Study):
         Check("ridge-deterministic-equivalent", {"dim": 12, "T": 30, "T0": 40, "sigma": 0.7, "sigma0": 0.8, "beta": 1.5,
                                                  "source": 0.5},
               {"ridge": [0.01, 0.3], "spectrum": ["power", "isotropic"]}, metrics=("test_error",), seeds=8000,
-              generations=6, key=5, relative=0.03, quick=False),
+              generations=6, key=5, relative=0.07, quick=False),  # the DE's finite-d error is up to 5.3% here (tests/test_regression.py)
     )
 
     dim: int = eqx.field(static=True)

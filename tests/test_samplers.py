@@ -2,8 +2,11 @@
 same distribution of fitted parameters; accumulate-subsample matches a numpy reference.
 
 KS tests: 20,000 seeds per sampler, independent keys, 3 settings x 3 metrics x 3
-generations = 27 two-sample tests at p > 1e-4 each, a family-wise false-alarm rate
-below 0.3%.
+generations = 27 two-sample tests at p > 1e-6 each, a family-wise false-alarm rate below
+3e-5. At 1e-4 (0.3%) a fresh random stream failed once in three whole-suite runs (mix,
+mean_sq_error, t = 4: p = 1.8e-5), where 200,000 seeds per sampler show no difference (p = 0.94).
+A distribution shift the test is meant to catch moves the KS statistic by several hundredths
+(a 5% scale error in a chi-square(9) variance: D ~ 0.04, p ~ 1e-14 at 20,000 seeds a side).
 """
 
 import numpy as np
@@ -35,7 +38,7 @@ def test_exact_and_explicit_samplers_agree_in_distribution(settings):
             if not np.all(np.isfinite(a)):
                 assert np.array_equal(a, b)  # both -inf: singular covariance
                 continue
-            assert ks_2samp(a, b).pvalue > 1e-4, (metric, t)
+            assert ks_2samp(a, b).pvalue > 1e-6, (metric, t)
 
 
 @pytest.mark.parametrize("regime", ["replace", "accumulate", "accumulate-subsample"])
@@ -69,9 +72,9 @@ def test_binomial_matches_scipy_pmf():
     from jaxcollapse.models.categorical import binomial
 
     draws = 200_000
+    draw = jax.jit(jax.vmap(binomial, in_axes=(0, None, None)))  # n and p traced: one compile for every case
     for i, (n, p) in enumerate(BINOMIAL_CASES):
-        keys = jax.random.split(jax.random.key(300 + i), draws)
-        sample = jax.jit(jax.vmap(lambda k: binomial(k, jnp.float32(n), jnp.float32(p))))(keys)
+        sample = draw(jax.random.split(jax.random.key(300 + i), draws), jnp.float32(n), jnp.float32(p))
         x = np.asarray(sample).astype(np.int64)
         assert x.min() >= 0 and x.max() <= n
         support = np.arange(n + 1)
@@ -96,6 +99,7 @@ def test_binomial_degenerate_cases():
 
     counts = jnp.array([0.0, 50.0, 50.0, 7.0])
     probs = jnp.array([0.3, 0.0, 1.0, 0.5])
+    draw = jax.jit(binomial)  # one compile, not an eager dispatch of every op per seed
     for seed in range(20):
-        x = np.asarray(binomial(jax.random.key(seed), counts, probs))
+        x = np.asarray(draw(jax.random.key(seed), counts, probs))
         assert x[0] == 0 and x[1] == 0 and x[2] == 50 and 0 <= x[3] <= 7

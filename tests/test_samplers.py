@@ -59,36 +59,65 @@ def test_matches_independent_numpy_loop(regime):
 
 
 BINOMIAL_CASES = [(5, 0.3), (30, 0.3), (100, 0.05), (20, 0.5), (1000, 0.5), (10000, 0.01), (10000, 0.9), (37, 0.999)]
+POISSON_RATES = [0.0, 0.5, 3.0, 9.9, 10.5, 30.0, 1000.0, 50000.0]  # both sides of the inversion / PTRS switch at 10
+DRAWS = 200_000
+
+
+def _chi_square_holds(x, pmf, mean, var):
+    """Chi-square of the draws ``x`` against ``pmf`` over 0..max(x) (cells with expected count >= 5,
+    the rest pooled, a pooled tail under 5 folded into the largest cell) at p > 1e-4, and the
+    sample mean within 4 SE of ``mean``."""
+    from scipy import stats
+
+    support = np.arange(max(x.max(), 1) + 1)
+    expected = pmf(support) * x.size
+    observed = np.bincount(x, minlength=support.size)
+    cells = expected >= 5
+    obs = np.append(observed[cells], observed[~cells].sum())
+    exp = np.append(expected[cells], x.size - expected[cells].sum())  # the pooled cells and the tail beyond max(x)
+    if exp[-1] < 5:
+        obs[np.argmax(exp[:-1])] += obs[-1]
+        exp[np.argmax(exp[:-1])] += exp[-1]
+        obs, exp = obs[:-1], exp[:-1]
+    if obs.size > 1:
+        assert stats.chisquare(obs, exp * obs.sum() / exp.sum()).pvalue > 1e-4
+    assert abs(x.mean() - mean) <= 4 * np.sqrt(var / x.size)
 
 
 def test_binomial_matches_scipy_pmf():
     """The vmap-shaped binomial (inversion table and BTRS, with the flip at p > 1/2) against
-    scipy's pmf: a chi-square test on 200,000 draws per case, cells with expected count >= 5
-    and the tails pooled; 8 tests at p > 1e-4, and the mean within 4 SE."""
+    scipy's pmf: a chi-square test on 200,000 draws per case; 8 tests at p > 1e-4, and the mean
+    within 4 SE."""
     import jax
     import jax.numpy as jnp
     from scipy import stats
 
     from jaxcollapse.models.categorical import binomial
 
-    draws = 200_000
     draw = jax.jit(jax.vmap(binomial, in_axes=(0, None, None)))  # n and p traced: one compile for every case
     for i, (n, p) in enumerate(BINOMIAL_CASES):
-        sample = draw(jax.random.split(jax.random.key(300 + i), draws), jnp.float32(n), jnp.float32(p))
-        x = np.asarray(sample).astype(np.int64)
+        x = np.asarray(draw(jax.random.split(jax.random.key(300 + i), DRAWS), jnp.float32(n), jnp.float32(p))).astype(np.int64)
         assert x.min() >= 0 and x.max() <= n
-        support = np.arange(n + 1)
-        expected = stats.binom.pmf(support, n, p) * draws
-        observed = np.bincount(x, minlength=n + 1)
-        cells = expected >= 5
-        obs = np.append(observed[cells], observed[~cells].sum())
-        exp = np.append(expected[cells], expected[~cells].sum())
-        if exp[-1] < 5:  # fold a tiny pooled tail into the largest cell
-            obs[np.argmax(exp[:-1])] += obs[-1]
-            exp[np.argmax(exp[:-1])] += exp[-1]
-            obs, exp = obs[:-1], exp[:-1]
-        assert stats.chisquare(obs, exp * obs.sum() / exp.sum()).pvalue > 1e-4, (n, p)
-        assert abs(x.mean() - n * p) < 4 * np.sqrt(n * p * (1 - p) / draws), (n, p)
+        _chi_square_holds(x, lambda k: stats.binom.pmf(k, n, p), n * p, n * p * (1 - p))
+
+
+def test_poisson_matches_scipy_pmf():
+    """The vmap-shaped Poisson (inversion at rates <= 10, PTRS above) against scipy's pmf, as the
+    binomial above; lanes of different rates in one batch (the inversion and PTRS loops side by
+    side); a negative or non-finite rate gives NaN, not a hang."""
+    import jax
+    import jax.numpy as jnp
+    from scipy import stats
+
+    from jaxcollapse.models.scalar import poisson
+
+    rates = jnp.asarray(POISSON_RATES, jnp.float32)
+    x = np.asarray(jax.jit(lambda k: poisson(k, rates[:, None], (len(POISSON_RATES), DRAWS)))(jax.random.key(11)))
+    for rate, row in zip(POISSON_RATES, x):
+        assert np.all(row >= 0) and np.all(row == np.round(row))
+        _chi_square_holds(row.astype(np.int64), lambda k: stats.poisson.pmf(k, rate), rate, max(rate, 1e-12))
+    odd = np.asarray(jax.jit(lambda k, r: poisson(k, r, (4,)))(jax.random.key(0), jnp.array([-1.0, jnp.nan, jnp.inf, 2.0])))
+    assert np.all(np.isnan(odd[:3])) and np.isfinite(odd[3])
 
 
 def test_binomial_degenerate_cases():

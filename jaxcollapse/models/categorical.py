@@ -138,15 +138,23 @@ def binomial(key: PRNGKeyArray, count: Float[Array, "*b"], prob: Float[Array, "*
                          inversion_bound(n_small * q, n_small * q * (1 - q), n_small), small)
     count_btrs = jnp.where(small, 1e4, count)  # a valid dummy where inversion is used
     const = _btrs_constants(count_btrs, jnp.where(small, 0.5, q))
-
-    def attempt(carry):
-        i, x, done = carry
-        new, accepted = _btrs_attempts(jax.random.fold_in(k_btrs, i), count_btrs, const)
-        return i + 1, jnp.where(done, x, new), done | accepted
-
-    _, proposal, _ = jax.lax.while_loop(lambda c: ~jnp.all(c[2]), attempt, (0, jnp.zeros_like(count), small))
+    proposal = rejection(k_btrs, lambda k: _btrs_attempts(k, count_btrs, const), small)
     x = jnp.where(small, inverted, proposal)
     return jnp.where(flip, count - x, x)
+
+
+def rejection(key, attempts, done):
+    """The first proposal that ``attempts(key_i)`` accepts, per lane: batches of proposals from
+    ``fold_in(key, i)``, i = 0, 1, ..., while any lane has accepted none. A lane ``done`` from
+    the start (its draw comes from elsewhere) keeps 0 and costs nothing beyond the batch."""
+
+    def attempt(carry):
+        i, x, finished = carry
+        new, accepted = attempts(jax.random.fold_in(key, i))
+        return i + 1, jnp.where(finished, x, new), finished | accepted
+
+    start = (0, jnp.zeros(done.shape, jax.eval_shape(attempts, key)[0].dtype), done)
+    return jax.lax.while_loop(lambda c: ~jnp.all(c[2]), attempt, start)[1]
 
 
 def _conditional_binomials(key, n: Float[Array, " rows"], p: Float[Array, "rows k"]) -> Float[Array, "rows k"]:

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .categorical import INVERSION_MAX_MEAN, binomial, inversion, inversion_bound
+from .categorical import BTRS_ATTEMPTS, INVERSION_MAX_MEAN, binomial, inversion, inversion_bound, rejection
 
 KINDS = ("poisson", "bernoulli")
 CURVATURE = {"poisson": 0.0, "bernoulli": -1.0}
@@ -36,20 +36,39 @@ def variance(kind: str, m: Float[Array, "..."]) -> Float[Array, "..."]:
     return m + CURVATURE[kind] * m**2
 
 
-def poisson(key: PRNGKeyArray, rate: Float[Array, ""], n: int) -> Float[Array, " n"]:
-    """``n`` Poisson(rate) draws shaped for ``vmap``: inversion for rate <= 10, where
-    ``jax.random.poisson`` runs Knuth's loop (one uniform per draw per iteration, until the
-    slowest lane is done); its transformed rejection above, the lanes that inverted getting a
-    dummy rate at which rejection accepts at once."""
-    small = rate <= INVERSION_MAX_MEAN
+def _ptrs_attempts(key, rate, log_rate):
+    """``BTRS_ATTEMPTS`` transformed-rejection proposals for Poisson(rate >= 10) at once: the
+    first accepted one, and whether any was (Hoermann 1993, algorithm PTRS, as numpy's)."""
+    b = 0.931 + 2.53 * jnp.sqrt(rate)
+    a = -0.059 + 0.02483 * b
+    u, v = jax.random.uniform(key, (2, BTRS_ATTEMPTS) + rate.shape, rate.dtype)
+    u = u - 0.5
+    us = 0.5 - jnp.abs(u)
+    k = jnp.floor((2 * a / us + b) * u + rate + 0.43)
+    squeeze = (us >= 0.07) & (v <= 0.9277 - 3.6224 / (b - 2))
+    log_v = jnp.log(v * (1.1239 + 1.1328 / (b - 3.4)) / (a / (us * us) + b))
+    log_pmf = -rate + k * log_rate - jax.lax.lgamma(jnp.maximum(k, 0.0) + 1)
+    accept = squeeze | ((k >= 0) & ~((us < 0.013) & (v > us)) & (log_v <= log_pmf))
+    return jnp.take_along_axis(k, jnp.argmax(accept, axis=0)[None], 0)[0], jnp.any(accept, axis=0)
+
+
+def poisson(key: PRNGKeyArray, rate: Float[Array, "..."], shape: int | tuple[int, ...] = ()) -> Float[Array, "..."]:
+    """Poisson(rate) draws of ``shape`` (``rate`` broadcast to it), shaped for ``vmap``, exact up
+    to the 1e-12 tail of the inversion: rates <= 10 invert the CDF, larger ones run Hoermann's
+    PTRS. As for ``binomial``, each is a loop that runs only as long as its lanes need, whereas
+    ``jax.random.poisson`` runs Knuth's loop and its rejection loop for every lane, splitting keys
+    at every iteration. A rate that is negative or not finite gives NaN."""
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    rate = jnp.broadcast_to(rate, shape)
+    valid = jnp.isfinite(rate) & (rate >= 0)
+    small = (rate <= INVERSION_MAX_MEAN) | ~valid
     k_inversion, k_rejection = jax.random.split(key)
-    tabled = jnp.where(small, rate, 0.0)
-    u = jax.random.uniform(k_inversion, (2, n), rate.dtype)
-    first = jnp.full((n,), jnp.exp(-tabled))
-    inverted = inversion(u, first, lambda x: tabled / (x + 1), inversion_bound(tabled, tabled),
-                         jnp.broadcast_to(small, (n,)))
-    rejected = jax.random.poisson(k_rejection, jnp.where(small, 1e5, rate), (n,)).astype(rate.dtype)
-    return jnp.where(small, inverted, rejected)
+    tabled = jnp.where(small & valid, rate, 0.0)
+    u = jax.random.uniform(k_inversion, (2,) + shape, rate.dtype)
+    inverted = inversion(u, jnp.exp(-tabled), lambda x: tabled / (x + 1), inversion_bound(tabled, tabled), small)
+    large = jnp.where(small, 1e4, rate)  # a valid dummy where inversion is used
+    rejected = rejection(k_rejection, lambda k: _ptrs_attempts(k, large, jnp.log(large)), small)
+    return jnp.where(valid, jnp.where(small, inverted, rejected), jnp.nan)
 
 
 def sample(key: PRNGKeyArray, kind: str, m: Float[Array, ""], n_max: int) -> Float[Array, " n_max"]:
@@ -61,7 +80,7 @@ def sample(key: PRNGKeyArray, kind: str, m: Float[Array, ""], n_max: int) -> Flo
 def sample_stats(key: PRNGKeyArray, kind: str, m: Float[Array, ""], count: Float[Array, ""]) -> MeanStats:
     count = jnp.asarray(count, m.dtype)
     if kind == "poisson":
-        total = jax.random.poisson(key, count * m).astype(m.dtype)
+        total = poisson(key, count * m)
     else:
         total = binomial(key, count, m)
     return MeanStats(count, total / jnp.maximum(count, 1.0))

@@ -35,6 +35,7 @@ import numpy as np
 from ..engine.data import DataLoop, LoopStudy, loop_numeric, loop_params, pooled_fit
 from ..engine.params import Param
 from ..engine.study import Check, float_dtype
+from ..models import scalar
 from .registry import Preset, register_preset, register_study
 
 FAMILIES = ("linear", "logistic", "poisson")
@@ -115,7 +116,7 @@ class GLMStudy(LoopStudy):
         elif self.family == "logistic":
             y = jax.random.bernoulli(k_y, jax.nn.sigmoid(eta)).astype(eta.dtype)
         else:
-            y = jax.random.poisson(k_y, jnp.exp(eta)).astype(eta.dtype)
+            y = scalar.poisson(k_y, jnp.exp(eta), eta.shape)
         return x, y
 
     def _fit(self, rows, weights, start):

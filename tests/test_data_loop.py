@@ -9,6 +9,7 @@ import pytest
 
 import jaxcollapse as jc
 from jaxcollapse import cli
+from jaxcollapse.models import scalar
 
 from .reference import z_score
 
@@ -19,7 +20,7 @@ def fit(key, data, weights, previous, hp):
 
 
 def sample(key, theta, size, hp):
-    return jax.random.poisson(key, theta, (size,)).astype(jnp.float32)
+    return scalar.poisson(key, theta, size)  # the package's sampler, as docs/byom.md advises (4-5x faster than jax's)
 
 
 def metrics(theta, truth, hp):

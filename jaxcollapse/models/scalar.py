@@ -57,7 +57,8 @@ def poisson(key: PRNGKeyArray, rate: Float[Array, "..."], shape: int | tuple[int
     to the 1e-12 tail of the inversion: rates <= 10 invert the CDF, larger ones run Hoermann's
     PTRS. As for ``binomial``, each is a loop that runs only as long as its lanes need, whereas
     ``jax.random.poisson`` runs Knuth's loop and its rejection loop for every lane, splitting keys
-    at every iteration. A rate that is negative or not finite gives NaN."""
+    at every iteration: 3.8x faster at rates up to 10, alike across 10, 2-4 s more compile
+    (benchmarks/bench_samplers.py). A rate that is negative or not finite gives NaN."""
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     rate = jnp.broadcast_to(rate, shape)
     valid = jnp.isfinite(rate) & (rate >= 0)

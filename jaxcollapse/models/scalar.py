@@ -36,18 +36,23 @@ def variance(kind: str, m: Float[Array, "..."]) -> Float[Array, "..."]:
     return m + CURVATURE[kind] * m**2
 
 
-def _ptrs_attempts(key, rate, log_rate):
+def _ptrs_constants(rate):
+    b = 0.931 + 2.53 * jnp.sqrt(rate)
+    return dict(a=-0.059 + 0.02483 * b, b=b, v_r=0.9277 - 3.6224 / (b - 2), inv_alpha=1.1239 + 1.1328 / (b - 3.4),
+                log_rate=jnp.log(rate))
+
+
+def _ptrs_attempts(key, rate, const):
     """``BTRS_ATTEMPTS`` transformed-rejection proposals for Poisson(rate >= 10) at once: the
     first accepted one, and whether any was (Hoermann 1993, algorithm PTRS, as numpy's)."""
-    b = 0.931 + 2.53 * jnp.sqrt(rate)
-    a = -0.059 + 0.02483 * b
+    a, b = const["a"], const["b"]
     u, v = jax.random.uniform(key, (2, BTRS_ATTEMPTS) + rate.shape, rate.dtype)
     u = u - 0.5
     us = 0.5 - jnp.abs(u)
     k = jnp.floor((2 * a / us + b) * u + rate + 0.43)
-    squeeze = (us >= 0.07) & (v <= 0.9277 - 3.6224 / (b - 2))
-    log_v = jnp.log(v * (1.1239 + 1.1328 / (b - 3.4)) / (a / (us * us) + b))
-    log_pmf = -rate + k * log_rate - jax.lax.lgamma(jnp.maximum(k, 0.0) + 1)
+    squeeze = (us >= 0.07) & (v <= const["v_r"])
+    log_v = jnp.log(v * const["inv_alpha"] / (a / (us * us) + b))
+    log_pmf = -rate + k * const["log_rate"] - jax.lax.lgamma(jnp.maximum(k, 0.0) + 1)
     accept = squeeze | ((k >= 0) & ~((us < 0.013) & (v > us)) & (log_v <= log_pmf))
     return jnp.take_along_axis(k, jnp.argmax(accept, axis=0)[None], 0)[0], jnp.any(accept, axis=0)
 
@@ -68,7 +73,8 @@ def poisson(key: PRNGKeyArray, rate: Float[Array, "..."], shape: int | tuple[int
     u = jax.random.uniform(k_inversion, (2,) + shape, rate.dtype)
     inverted = inversion(u, jnp.exp(-tabled), lambda x: tabled / (x + 1), inversion_bound(tabled, tabled), small)
     large = jnp.where(small, 1e4, rate)  # a valid dummy where inversion is used
-    rejected = rejection(k_rejection, lambda k: _ptrs_attempts(k, large, jnp.log(large)), small)
+    const = _ptrs_constants(large)
+    rejected = rejection(k_rejection, lambda k: _ptrs_attempts(k, large, const), small)
     return jnp.where(valid, jnp.where(small, inverted, rejected), jnp.nan)
 
 

@@ -122,19 +122,10 @@ FILTER_GRID = ({"family": "poisson", "warmup_steps": 5, "method": "neural-filter
                {"contraction": [0.2, 0.5], "n": [20, 40], "learning_rate": [1e-2, 3e-2]})
 
 
-def test_grid_over_filter_hyperparameters_is_one_compile():
+def test_filter_hyperparameters_are_traced():
+    """The grid below is one static group (one compiled program), checked without compiling."""
     the_plan = plan(STUDY, *FILTER_GRID, seeds=3, generations=2)
-    raw = execute(the_plan)
-    assert len(raw.chunks) == 1 and len(the_plan.points) == 8
-    assert np.all(np.isfinite(raw.per_seed["param_error"]))
-    # against a reference: points with the same n share their seeds' real data, so their
-    # generation-0 fit (the anchor) is the same whatever the filter's hyperparameters, while the
-    # trained filters differ (points are row-major over contraction x n x learning rate)
-    error = raw.per_seed["param_error"].reshape(2, 2, 2, 3, 3)
-    for n in range(2):
-        np.testing.assert_array_equal(error[:, n, :, :, 0], np.broadcast_to(error[0, n, 0, :, 0], (2, 2, 3)))
-    loss = raw.per_seed["filter_loss"].reshape(2, 2, 2, 3, 3)
-    assert not np.array_equal(loss[:, :, 0], loss[:, :, 1])  # the learning rate matters
+    assert len(the_plan.points) == 8 and len({STUDY.static_key(c) for c in the_plan.points}) == 1
 
 
 # ---- Xu et al.'s closed forms and the rule-based arms -------------------------------------
@@ -261,9 +252,19 @@ def test_bad_settings_are_rejected_before_compiling(settings, message):
 
 
 def test_same_key_same_results_whatever_the_chunk():
-    """Seeds keep their keys and their compiled block in any chunk: 20 seeds as three chunks of
-    one 8-seed block, or one chunk of three blocks, give the same numbers bitwise (the filter grid
-    above, whose compiled block this reuses)."""
+    """The filter grid (8 points, one compiled group): seeds keep their keys and their compiled
+    block in any chunk, so 20 seeds as three chunks of one 8-seed block, or one chunk of three
+    blocks, give the same numbers bitwise. Against a reference: points with the same n share
+    their seeds' real data, so their generation-0 fit (the anchor) is the same whatever the
+    filter's hyperparameters, while the trained filters differ."""
     runs = [execute(plan(STUDY, *FILTER_GRID, seeds=20, generations=2, chunk=c)) for c in (8, 24)]
-    assert len({str(r.chunks) for r in runs}) == 2
+    assert [r.computed for r in runs] == [3, 1] and [len(r.chunks) for r in runs] == [1, 1]  # one compiled group
     np.testing.assert_array_equal(runs[0].per_seed["param_error"], runs[1].per_seed["param_error"])
+    raw = runs[1]
+    assert np.all(np.isfinite(raw.per_seed["param_error"]))
+    # points are row-major over contraction x n x learning rate
+    error = raw.per_seed["param_error"].reshape(2, 2, 2, 20, 3)
+    for n in range(2):
+        np.testing.assert_array_equal(error[:, n, :, :, 0], np.broadcast_to(error[0, n, 0, :, 0], (2, 2, 20)))
+    loss = raw.per_seed["filter_loss"].reshape(2, 2, 2, 20, 3)
+    assert not np.array_equal(loss[:, :, 0], loss[:, :, 1])  # the learning rate matters

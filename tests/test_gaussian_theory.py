@@ -111,13 +111,17 @@ def test_collapse_below_float32_range_stays_exact_in_log_space():
 
 @pytest.mark.parametrize("sampler", ["exact", "explicit"])
 def test_singular_fits_are_reported_not_nan(sampler, tmp_path):
-    result = jc.run("gaussian", {"dim": 4, "n": 3, "sampler": sampler}, seeds=200, generations=5)
+    result = jc.run("gaussian", {"dim": 4, "n": 3, "sampler": sampler}, seeds=2000, generations=5)
     assert np.all(result.per_seed["log_det_ratio"] == -np.inf)
     assert np.all(result.mean("degenerate") == 1)
     for metric in ("mean_sq_error", "var"):
         assert np.all(np.isfinite(result.per_seed[metric]))
-    z = z_score(result.mean("var")[1:], result.stderr("var")[1:], result.theory["var"][1:])
-    assert np.all(np.abs(z) < 4)
+    # var_t is a product of t rank-2 factors, so skewed that a mean's z-score is not normal late in
+    # the chain (skewness 70-130 at t = 5). In an independent numpy model of this chain (2 x 10^6
+    # seeds, mean within 0.3% of the theory), 200 seeds over t = 1..5 fail |z| < 4 in 6-7% of random
+    # streams, 4,000 seeds still in 0.4%; 2,000 seeds over t = 1..3 in none of 1,000 streams (min z -3.7).
+    z = z_score(result.mean("var")[1:4], result.stderr("var")[1:4], result.theory["var"][1:4])
+    assert np.all(np.abs(z) < 4), z
     result.save(tmp_path)
     import json
 

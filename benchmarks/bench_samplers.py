@@ -25,26 +25,23 @@ from jaxcollapse.models.scalar import poisson
 from jaxcollapse.results import environment
 
 
+def _fastest(call, repeats):
+    """The fastest of ``repeats`` calls, in seconds."""
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def _time(fn, *args, repeats):
+    """(compile, fastest run blocked on its results) of ``jit(fn)(*args)``."""
     start = time.perf_counter()
     compiled = jax.jit(fn).lower(*args).compile()
     compile_s = time.perf_counter() - start
     jax.block_until_ready(compiled(*args))
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(compiled(*args))
-        best = min(best, time.perf_counter() - start)
-    return compile_s, best
-
-
-def _numpy(draw, repeats):
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        draw()
-        best = min(best, time.perf_counter() - start)
-    return best
+    return compile_s, _fastest(lambda: jax.block_until_ready(compiled(*args)), repeats)
 
 
 def main():
@@ -65,7 +62,7 @@ def main():
                        repeats=args.repeats)
         host = np.asarray(rates, np.float64)[:, None]
         rows.append({"case": label, "jaxcollapse": ours, "jax.random": theirs,
-                     "numpy_s": _numpy(lambda: rng.poisson(host, (lanes, draws)), args.repeats)})
+                     "numpy_s": _fastest(lambda: rng.poisson(host, (lanes, draws)), args.repeats)})
     probs = jnp.linspace(0.005, 0.4, lanes, dtype=jnp.float32)
     count = jnp.full((draws,), 100.0, jnp.float32)
     ours = _time(jax.vmap(lambda k, p: binomial(k, count, jnp.broadcast_to(p, (draws,)))), keys, probs,
@@ -74,7 +71,7 @@ def main():
                    repeats=args.repeats)
     host = np.asarray(probs, np.float64)[:, None]
     rows.append({"case": "binomial, n = 100, p 0.005-0.4", "jaxcollapse": ours, "jax.random": theirs,
-                 "numpy_s": _numpy(lambda: rng.binomial(100, host, (lanes, draws)), args.repeats)})
+                 "numpy_s": _fastest(lambda: rng.binomial(100, host, (lanes, draws)), args.repeats)})
     print(f"{lanes} lanes x {draws} draws (compile / run, seconds)")
     for row in rows:
         (oc, orun), (tc, trun) = row["jaxcollapse"], row["jax.random"]

@@ -7,8 +7,25 @@ import pytest
 
 import jaxcollapse as jc
 from jaxcollapse.engine.params import ConfigError
+from jaxcollapse.studies.verified_retraining import truncated_normal_moments
 from jaxcollapse.validate import z_limit
 from tests.reference import z_score
+
+
+def test_truncated_normal_moments_match_scipy():
+    """The closed form's truncated-normal mean and variance against scipy's ``truncnorm.stats``
+    (an independent implementation), over intervals from -38 to 38, half-lines, narrow bands and
+    both tails."""
+    from scipy.stats import truncnorm
+
+    edges = np.concatenate([[-np.inf], np.linspace(-38, 38, 77), [np.inf]])
+    lower, upper = np.meshgrid(edges, edges, indexing="ij")
+    lower, upper = lower[lower < upper], upper[lower < upper]
+    lower, upper = np.concatenate([lower, [-0.01, 5.0, -30.0]]), np.concatenate([upper, [0.01, 5.01, -29.5]])
+    mean, var = truncated_normal_moments(lower, upper)
+    reference_mean, reference_var = truncnorm.stats(lower, upper, moments="mv")
+    np.testing.assert_allclose(mean, reference_mean, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(var, reference_var, rtol=1e-8)
 
 
 @pytest.fixture(scope="module")

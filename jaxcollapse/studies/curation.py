@@ -78,9 +78,10 @@ def curated_law(probabilities: np.ndarray, rewards: np.ndarray, k: float) -> np.
     s = np.exp(u)
     law = np.zeros_like(p)
     for block in np.array_split(np.arange(u.size), max(1, u.size * p.size // 2_000_000)):
-        laplace = np.exp(-np.outer(s[block], e)) @ p  # M(s) on this block
-        kernel = np.outer(s[block], e) * np.exp(-np.outer(s[block], e))  # e_i s e^{-s e_i} (ds = s du)
-        law += (kernel * (laplace ** (k - 1))[:, None]).sum(axis=0) * step
+        scaled = np.outer(s[block], e)  # s e_i
+        survival = np.exp(-scaled)
+        laplace = survival @ p  # M(s) on this block
+        law += (laplace ** (k - 1)) @ (scaled * survival) * step  # sum over s of e_i s e^{-s e_i} M^{K-1} (ds = s du)
     law = p * k * law
     return law / law.sum()  # E_p H = 1: renormalising removes the quadrature's rounding
 

@@ -50,6 +50,26 @@ FORMS = ("regression", "directions")
 MEAN_ABS_NOISE = np.sqrt(2 / np.pi)  # E|N(0, 1)|: the code's band offset, in units of sigma
 
 
+def truncated_normal_moments(lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of N(0, 1) truncated to [lower, upper] (elementwise, float64):
+    E = (phi(a) - phi(b)) / Z, Var = 1 + (a phi(a) - b phi(b)) / Z - E^2, Z = Phi(b) - Phi(a),
+    with Z and the ratios in log space and an interval above 0 mirrored below it, so they stay
+    accurate far in the tails (scipy's ``truncnorm.stats`` gives the same to ~1e-10 relative over
+    [-38, 38], a thousand times more slowly)."""
+    from scipy.special import log_ndtr
+
+    a, b = np.broadcast_arrays(np.asarray(lower, np.float64), np.asarray(upper, np.float64))
+    flip = a > 0
+    a, b = np.where(flip, -b, a), np.where(flip, -a, b)
+    log_b = log_ndtr(b)
+    log_mass = log_b + np.log(-np.expm1(log_ndtr(a) - log_b))
+    at_a = np.exp(-0.5 * a**2 - 0.5 * np.log(2 * np.pi) - log_mass)  # phi(a) / Z
+    at_b = np.exp(-0.5 * b**2 - 0.5 * np.log(2 * np.pi) - log_mass)
+    mean = at_a - at_b
+    var = 1 + np.where(np.isinf(a), 0.0, a) * at_a - np.where(np.isinf(b), 0.0, b) * at_b - mean**2
+    return np.where(flip, -mean, mean), var
+
+
 def setting(config: dict[str, Any]) -> dict[str, np.ndarray]:
     """theta*, theta_c, and (directions) the fixed design's singular values and right vectors."""
     d = config["dim"]
@@ -219,7 +239,6 @@ class VerifiedRetrainingStudy(LoopStudy):
         if config["form"] != "directions":
             return {}
         from scipy.special import ndtr as normal_cdf
-        from scipy.stats import truncnorm
 
         truth = setting(config)
         v, sigma = truth["directions"], config["noise"]
@@ -236,7 +255,7 @@ class VerifiedRetrainingStudy(LoopStudy):
         for t in range(1, generations + 1):
             m = mean[:, None] + np.sqrt(var)[:, None] * nodes[None, :]  # [d, nodes]
             alpha, beta = (center[:, None] - half - m) / sigma, (center[:, None] + half - m) / sigma
-            z_mean, z_var = truncnorm.stats(alpha, beta, moments="mv")  # stable far in the tails
+            z_mean, z_var = truncated_normal_moments(alpha, beta)
             moved = m + sigma * z_mean
             mean = moved @ weights
             var = (moved**2) @ weights - mean**2 + sigma**2 * (z_var @ weights) / n[t]

@@ -45,7 +45,7 @@ def test_halfspace_learners_match_newton_to_convergence_reference():
 def test_repeated_erm_stalls_and_the_corrected_learner_does_not():
     """Thresholds, n = 50, 60 rounds: at alpha = 0.9 ERM keeps most of its round-1 error while
     the corrected learner and clean ERM (alpha = 0) keep improving."""
-    r = run("contaminated-pac", {"n": 50}, {"alpha": [0.0, 0.5, 0.9]}, seeds=400, generations=59, key=4, keep=())
+    r = run("contaminated-pac", {"n": 50}, {"alpha": [0.0, 0.5, 0.9]}, seeds=200, generations=59, key=4, keep=())
     erm, corrected = r.mean("erm_error"), r.mean("corrected_error")
     assert erm[2, -1] > 0.7 * erm[2, 0]
     assert corrected[2, -1] < 0.4 * corrected[2, 0]

@@ -80,11 +80,11 @@ def test_the_gaussian_law_reproduces_m_k_v_k_and_the_closed_forms():
 @pytest.mark.xdist_group("curation")
 def test_one_curated_generation_matches_the_exact_law():
     result = jc.run("curation", settings={"n": 2000, "regime": "mix"},
-                    grids={"choice_k": [2, 4, 8], "alpha": [0.0, 0.5]}, seeds=600, generations=1, key=1)
+                    grids={"choice_k": [2, 4, 8], "alpha": [0.0, 0.5]}, seeds=300, generations=1, key=1)
     _first_generation_holds(result, ("expected_reward", "top_mass"))
     gaussian = jc.run("curation-gaussian", settings={"n": 500, "regime": "mix"},
                       grids={"reward": ["linear", "quadratic"], "choice_k": [2, 16], "alpha": [0.0, 0.3],
-                             "ddof": [0, 1]}, seeds=600, generations=1, key=2)
+                             "ddof": [0, 1]}, seeds=300, generations=1, key=2)
     _first_generation_holds(gaussian, ("mean", "var", "expected_reward"))
 
 

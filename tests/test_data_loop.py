@@ -293,8 +293,10 @@ def test_packages_register_models_under_the_entry_point_group(monkeypatch, capsy
     STUDIES.pop("their-model")
 
 
-def test_a_model_runs_on_four_devices_with_the_single_device_numbers(tmp_path):
-    """Sharding works for user models as for studies: the per-seed arrays are bitwise equal."""
+def test_a_model_runs_on_four_devices_with_the_single_device_numbers(tmp_path, monkeypatch):
+    """Sharding works for user models as for studies: the per-seed arrays are bitwise equal. The
+    one-device run is the CLI in this process (the suite's XLA flags), the four-device run a
+    subprocess with four host devices."""
     import json
     import os
     import subprocess
@@ -310,12 +312,12 @@ def test_a_model_runs_on_four_devices_with_the_single_device_numbers(tmp_path):
     args = ["run", "four_models:rate", "--set", "n=12", "--set", "regime=window", "--grid", "window=1,3", "--seeds", "70",
             "--generations", "3", "--quiet", "--no-plot"]
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    runs = {}
-    inherited = os.environ.get("XLA_FLAGS", "")  # the same build for both (the suite's own flags)
-    for name, flags in (("one", inherited), ("four", f"{inherited} --xla_force_host_platform_device_count=4")):
-        done = subprocess.run([sys.executable, "-m", "jaxcollapse", *args, "--out", str(tmp_path / name)],
-                              env={**env, "XLA_FLAGS": flags}, capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, done.stderr
-        runs[name] = jc.load(tmp_path / name)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert cli.main([*args, "--out", str(tmp_path / "one")]) == 0
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4"  # the suite's build, 4 devices
+    done = subprocess.run([sys.executable, "-m", "jaxcollapse", *args, "--out", str(tmp_path / "four")],
+                          env={**env, "XLA_FLAGS": flags}, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    runs = {name: jc.load(tmp_path / name) for name in ("one", "four")}
     assert json.loads((tmp_path / "four" / "summary.json").read_text())["environment"]["device_count"] == 4
     np.testing.assert_array_equal(runs["one"].per_seed["sq_error"], runs["four"].per_seed["sq_error"])

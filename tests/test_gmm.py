@@ -77,10 +77,11 @@ def test_em_recovers_a_well_separated_mixture():
 
 
 def test_tails_vanish_under_replace():
-    """Shumailov et al.: refitting on own samples loses the tails. After 300 generations at
+    """Shumailov et al.: refitting on own samples loses the tails. After 150 generations at
     n = 100 the typical seed's mass beyond the truth's 1% / 99% quantiles is below a fifth of the
-    truth's 2%: the share of seeds for which this holds is above 1/2 by more than 4 SE."""
-    result = jc.run("gmm", {"n": 100, "em_iterations": 20}, seeds=256, generations=300, key=13,
+    truth's 2%: the share of seeds for which this holds is above 1/2 by more than 4 SE (it is
+    about 0.9 there, and still rising)."""
+    result = jc.run("gmm", {"n": 100, "em_iterations": 20}, seeds=128, generations=150, key=13,
                     keep=("tail_mass", "var_max"))
     tail = result.per_seed["tail_mass"]
     share = np.mean(tail[:, -1] < 0.2 * 0.02)

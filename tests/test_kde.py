@@ -22,7 +22,7 @@ def test_expected_heldout_density_matches_the_convolution_recursion():
     accumulate-subsample ignore it)."""
     regimes = ["replace", "mix", "accumulate", "accumulate-subsample"]
     result = jc.run("kde", {"dataset": "blobs", "n": 30, "bandwidth": 0.4, "test_size": 100, "alpha": 0.3},
-                    {"regime": regimes}, seeds=2000, generations=10, key=21, keep=())
+                    {"regime": regimes}, seeds=1000, generations=10, key=21, keep=())
     theory = result.theory["mean_density"][:, CHECKED]
     assert np.all(np.isfinite(theory))
     z = z_score(result.mean("mean_density")[:, CHECKED], result.stderr("mean_density")[:, CHECKED], theory)

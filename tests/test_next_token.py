@@ -23,7 +23,7 @@ def test_recursion_matches_simulation():
     recursion holds within 4 SE; with growing n and fresh data the model recovers the truth."""
     result = jc.run("next-token", {"vocab": 20, "n0": 50},
                     grids={"alpha": ["0", "0.1", "max(t,1)**-0.5", "0.5"], "n": ["50", "50*max(t,1)"]},
-                    seeds=4000, generations=20, key=1, keep=())
+                    seeds=2000, generations=20, key=1, keep=())
     checked = [0, 1, 5, 20]
     z = z_score(result.mean("sq_error")[..., checked], result.stderr("sq_error")[..., checked],
                 result.theory["sq_error"][..., checked])

@@ -34,7 +34,7 @@ def test_ols_chain_is_linear_in_generations():
     fresh and fixed generator designs; under one compile."""
     result = jc.run("regression", {"dim": 10, "T": 80, "sigma": 0.5},
                     {"T0": [20, 40], "spectrum": ["isotropic", "power"], "design": ["fresh", "fixed"]},
-                    seeds=8000, generations=6, key=3, keep=())
+                    seeds=4000, generations=6, key=3, keep=())
     assert len(result.timing) and result.config["chunk"] and len(result.config["chunk"]) == 1
     _assert_theory(result, "test_error")
     _assert_theory(result, "generator_error")
@@ -45,7 +45,7 @@ def test_overparameterised_generators_collapse_exponentially():
     then only noise with fixed rows."""
     result = jc.run("regression", {"dim": 20, "T": 60},
                     {"T0": [5, 12], "sigma0": [0.0, 0.5], "design": ["fresh", "fixed"]},
-                    seeds=8000, generations=6, key=4, keep=())
+                    seeds=4000, generations=6, key=4, keep=())
     _assert_theory(result, "generator_error")
     _assert_theory(result, "test_error")
     fresh_noise_free = result.mean("generator_error")[0, 0, 0]
@@ -55,7 +55,7 @@ def test_overparameterised_generators_collapse_exponentially():
 def test_ridge_matches_numpy_reference_and_deterministic_equivalent():
     settings = {"dim": 12, "T": 30, "T0": 40, "sigma": 0.7, "sigma0": 0.8, "beta": 1.5, "source": 0.5}
     result = jc.run("regression", settings, {"ridge": [0.01, 0.3], "spectrum": ["power", "isotropic"]},
-                    seeds=8000, generations=6, key=5, keep=("test_error", "generator_error"))
+                    seeds=4000, generations=6, key=5, keep=("test_error", "generator_error"))
     point = plan(RegressionStudy, {**settings, "spectrum": "power"}, seeds=1, generations=1).points[0]
     rng = np.random.default_rng(7)
     for i, ridge in enumerate([0.01, 0.3]):

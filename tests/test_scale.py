@@ -13,13 +13,17 @@ import time
 import numpy as np
 import pytest
 
+from jaxcollapse import cli
+
 pytestmark = pytest.mark.xdist_group("scale")  # the single-process reference run is computed once
 
 RUN = ["gaussian", "--set", "n=5+t", "--set", "dim=2", "--set", "alpha=0.3", "--grid", "regime=replace,mix,accumulate",
        "--generations", "5", "--quiet", "--no-plot"]
 # The subprocesses share the test session's compile cache (JAXCOLLAPSE_CACHE, see conftest.py):
 # a process that loads a program another compiled runs the same executable, so the bitwise
-# comparisons below are unchanged by it; the four-device program is its own.
+# comparisons below are unchanged by it; the four-device program is its own. The ordinary
+# single-process runs go through the same CLI entry point in this process (``cli.main``), under
+# the same XLA flags, without a subprocess's imports.
 
 
 def _cli(args, env=None, **kwargs):
@@ -48,8 +52,7 @@ def _same(a, b):
 def single(tmp_path_factory):
     """The reference: one process, one device, 1,100 seeds in chunks of 256."""
     out = tmp_path_factory.mktemp("single") / "run"
-    done = _cli(["run", *RUN, "--seeds", "1100", "--chunk", "256", "--out", str(out)])
-    assert done.returncode == 0, done.stderr
+    assert cli.main(["run", *RUN, "--seeds", "1100", "--chunk", "256", "--out", str(out)]) == 0
     return out
 
 
@@ -101,10 +104,8 @@ def test_a_killed_run_resumes_to_the_same_results(tmp_path):
     finished = len(list((out / "chunks").glob("*.npz")))
     assert 2 <= finished < 6 and not (out / "summary.json").exists()
     assert not list((out / "chunks").glob("*.tmp"))  # atomic writes: nothing half-written
-    resumed = _cli([*args, "--out", str(out)])
-    assert resumed.returncode == 0, resumed.stderr
-    fresh = _cli([*args, "--out", str(tmp_path / "fresh")])
-    assert fresh.returncode == 0, fresh.stderr
+    assert cli.main([*args, "--out", str(out)]) == 0  # the same command again
+    assert cli.main([*args, "--out", str(tmp_path / "fresh")]) == 0
     _same(out, tmp_path / "fresh")
     # The finished chunks were read back, not recomputed: counted, not timed (a wall-clock
     # comparison depends on what else the machine is doing).

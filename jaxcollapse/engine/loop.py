@@ -69,7 +69,7 @@ def batched_trajectories(study: Study, generations: int, mesh: Mesh, per_seed: t
 
         def summary(metrics):
             kept = {m: v for m, v in metrics.items() if per_seed is None or m in per_seed}
-            values = jnp.stack([jnp.asarray(metrics[m], float_dtype()) for m in study.metrics], axis=-1)
+            values = jnp.stack([jnp.asarray(metrics[m], float_dtype()) for m in study.metrics], axis=1)
             return kept, device_block_moments(values, valid)
 
         init = jax.vmap(jax.vmap(lambda p, k: begin(study, k, p)[:2], in_axes=(None, 0)), in_axes=(0, None))

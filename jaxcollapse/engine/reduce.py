@@ -30,30 +30,32 @@ import numpy as np
 from jaxtyping import Array, Bool, Float
 
 
-def pairwise_sum(x: Float[Array, "points block metrics"]) -> Float[Array, "points metrics"]:
-    """Sum over axis 1 by a fixed binary tree of additions (deterministic on every backend)."""
-    while x.shape[1] > 1:
-        if x.shape[1] % 2:
-            x = jnp.concatenate([x, jnp.zeros_like(x[:, :1])], axis=1)
-        half = x.shape[1] // 2
-        x = x[:, :half] + x[:, half:]
-    return x[:, 0]
+def pairwise_sum(x: Float[Array, "points metrics block"]) -> Float[Array, "points metrics"]:
+    """Sum over the last axis by a fixed binary tree of additions (deterministic on every backend)."""
+    while x.shape[-1] > 1:
+        if x.shape[-1] % 2:
+            x = jnp.concatenate([x, jnp.zeros_like(x[..., :1])], axis=-1)
+        half = x.shape[-1] // 2
+        x = x[..., :half] + x[..., half:]
+    return x[..., 0]
 
 
-def block_sum(x: Float[Array, "points block metrics"]) -> Float[Array, "points metrics"]:
-    """Sum over axis 1, the same for a given program on every run: XLA's own reduction on a CPU
-    (one fused op; it compiles 0.5-1 s faster than the tree), the fixed tree elsewhere, where
-    XLA does not promise a run-to-run order for every reduction."""
-    return jax.lax.platform_dependent(x, cpu=lambda v: jnp.sum(v, axis=1), default=pairwise_sum)
+def block_sum(x: Float[Array, "points metrics block"]) -> Float[Array, "points metrics"]:
+    """Sum over the last axis, the same for a given program on every run: XLA's own reduction on
+    a CPU (one fused op; it compiles 0.5-1 s faster than the tree), the fixed tree elsewhere,
+    where XLA does not promise a run-to-run order for every reduction."""
+    return jax.lax.platform_dependent(x, cpu=lambda v: jnp.sum(v, axis=-1), default=pairwise_sum)
 
 
-def device_block_moments(values: Float[Array, "points block metrics"], valid: Bool[Array, " block"]) -> dict:
+def device_block_moments(values: Float[Array, "points metrics block"], valid: Bool[Array, " block"]) -> dict:
     """One generation of one block, every metric at once: shift c, D1 and D2 of the seeds where
-    ``valid`` (module docstring), each [points, metrics]."""
-    shift = values[:, 0]
-    centred = jnp.where(valid[None, :, None], values - shift[:, None], 0)
-    sums = block_sum(jnp.concatenate([centred, centred * centred], axis=-1))
-    return {"shift": shift, "sum": sums[..., : shift.shape[-1]], "sum_sq": sums[..., shift.shape[-1]:]}
+    ``valid`` (module docstring), each [points, metrics]. The seeds are the last (contiguous)
+    axis, so each sum is a vectorised pass over one row: on a CPU, 2-3x faster than summing the
+    same values over a middle axis (``contaminated-mean``, 14 points x 10^4 seeds x 10^3
+    rounds: the reduction took 1.2 s of a 2.3 s run that way, nothing measurable this way)."""
+    shift = values[..., 0]
+    centred = jnp.where(valid, values - shift[..., None], 0)
+    return {"shift": shift, "sum": block_sum(centred), "sum_sq": block_sum(centred * centred)}
 
 
 def host_block_moments(count: np.ndarray, moments: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

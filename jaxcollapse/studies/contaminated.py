@@ -184,13 +184,14 @@ class ContaminatedMeanStudy(Study):
 
     # ---- traced side: the state holds errors (estimate - mu) --------------------------------
     def _measure(self, state, rounds, params):
-        alpha, noise_sd = params["alpha"], params["noise_sd"]
-        weighted = state["weighted_sum"] / (1 + (rounds - 1) * (1 - alpha) ** 2)
-        debiased = jnp.where(alpha < 1, state["debiased_sum"] / rounds, jnp.nan)
-        erm = state["erm_sum"] / rounds
+        # divisors shared by a grid point's seeds are inverted once and multiplied per seed
+        alpha, noise_sd, per_round = params["alpha"], params["noise_sd"], 1 / rounds
+        weighted = state["weighted_sum"] * (1 / (1 + (rounds - 1) * (1 - alpha) ** 2))
+        debiased = jnp.where(alpha < 1, state["debiased_sum"] * per_round, jnp.nan)
+        erm = state["erm_sum"] * per_round
         errors = {"erm": erm, "weighted": weighted, "debiased": debiased, "latest": state["latest"]}
         metrics = {f"{e}_sq_error": jnp.sum(v**2) for e, v in errors.items()}
-        metrics["erm_scaled_error"] = rounds * metrics["erm_sq_error"] / (self.dim * noise_sd**2)
+        metrics["erm_scaled_error"] = metrics["erm_sq_error"] * (rounds / (self.dim * noise_sd**2))
         deployed = jnp.where(params["deploy_weighted"], weighted, erm)
         return {**state, "deployed": deployed}, metrics
 
@@ -211,7 +212,7 @@ class ContaminatedMeanStudy(Study):
         state = {
             "erm_sum": state["erm_sum"] + x,
             "weighted_sum": state["weighted_sum"] + jnp.where(clean, 1.0, 1 - alpha) * corrected,
-            "debiased_sum": state["debiased_sum"] + corrected / jnp.where(clean | (alpha >= 1), 1.0, 1 - alpha),
+            "debiased_sum": state["debiased_sum"] + corrected * (1 / jnp.where(clean | (alpha >= 1), 1.0, 1 - alpha)),
             "latest": x,
             "deployed": state["deployed"],
         }

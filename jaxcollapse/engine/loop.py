@@ -14,6 +14,9 @@ from .reduce import device_block_moments
 from .study import Metrics, Study, float_dtype
 
 START = 2**32 - 1  # ``start`` draws from fold_in(seed key, START); never a generation (T <= 10^6)
+# Generation keys of a block computed before its scan when (generations x block) is at most this
+# (2^20 keys: 8-16 MiB); longer runs derive each generation's keys inside the scan.
+KEYS_AHEAD = 1 << 20
 
 
 def begin(study: Study, key: jax.Array, params):
@@ -76,12 +79,21 @@ def batched_trajectories(study: Study, generations: int, mesh: Mesh, per_seed: t
         state, first = init(params, keys)
         t0 = 0 if study.starts else 1
 
-        def body(state, t):
-            step = lambda s, p, k: study.step(s, jax.random.fold_in(k, t), t, p)  # noqa: E731
-            state, metrics = jax.vmap(jax.vmap(step, in_axes=(0, None, 0)), in_axes=(0, 0, None))(state, params, keys)
+        times = jnp.arange(t0, generations + 1)
+        generation_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))  # (block keys, t) -> block keys
+        # Every generation's keys hashed before the scan in one batched call when they fit: the
+        # same keys (so the same numbers), and the scan body runs no hash loop of its own
+        # (contaminated-mean: run 1.45 s -> 1.2 s).
+        ahead = times.size * keys.size <= KEYS_AHEAD
+
+        def body(state, x):
+            t, keys_t = x if ahead else (x, generation_keys(keys, x))
+            step = lambda s, p, k: study.step(s, k, t, p)  # noqa: E731
+            state, metrics = jax.vmap(jax.vmap(step, in_axes=(0, None, 0)), in_axes=(0, 0, None))(state, params, keys_t)
             return state, summary(metrics)
 
-        _, rest = jax.lax.scan(body, state, jnp.arange(t0, generations + 1))
+        xs = (times, jax.vmap(generation_keys, in_axes=(None, 0))(keys, times)) if ahead else times
+        _, rest = jax.lax.scan(body, state, xs)
         if first is not None:
             rest = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), summary(first), rest)
         # generation axis last: per-seed [points, block, T+1], moments [points, metrics, T+1]

@@ -91,7 +91,9 @@ def test_different_keys_differ():
 
 
 def test_interrupted_sweep_resumes_from_finished_chunks(tmp_path, monkeypatch):
-    full = jc.run("gaussian", SETTINGS, GRIDS, seeds=1000, generations=5, chunk=256)
+    """600 seeds in three one-block chunks (blocks of 256: a wider one would pad more than 1/8);
+    killed after two, the same call resumes from them to the uninterrupted numbers."""
+    full = jc.run("gaussian", SETTINGS, GRIDS, seeds=600, generations=5, chunk=256)
     calls = {"n": 0}
     real = sweep.batched_trajectories
 
@@ -118,14 +120,14 @@ def test_interrupted_sweep_resumes_from_finished_chunks(tmp_path, monkeypatch):
 
     monkeypatch.setattr(sweep, "batched_trajectories", dying_after_two_chunks)
     try:
-        jc.run("gaussian", SETTINGS, GRIDS, seeds=1000, generations=5, chunk=256, checkpoint=tmp_path)
+        jc.run("gaussian", SETTINGS, GRIDS, seeds=600, generations=5, chunk=256, checkpoint=tmp_path)
     except KeyboardInterrupt:
         pass
     assert len(list(tmp_path.glob("group*.npz"))) == 2
     assert not list(tmp_path.glob("*.tmp"))
     monkeypatch.setattr(sweep, "batched_trajectories", real)
     calls["n"] = 0
-    resumed = jc.run("gaussian", SETTINGS, GRIDS, seeds=1000, generations=5, chunk=256, checkpoint=tmp_path)
+    resumed = jc.run("gaussian", SETTINGS, GRIDS, seeds=600, generations=5, chunk=256, checkpoint=tmp_path)
     _equal(full, resumed)
 
 

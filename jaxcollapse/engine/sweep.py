@@ -34,10 +34,13 @@ from .study import Study, float_dtype
 
 CHUNK_BYTES = 1 << 30  # working-set budget per chunk when --chunk is not given
 # A seed block per backend: (most seeds, working-set bytes). On a CPU, cache-sized (Kazdan d = 100:
-# 8 seeds, 2.4x faster than 128) and at most 256 seeds; a GPU or TPU needs wide vmaps to fill its
-# cores.
-SEED_BLOCKS = {"cpu": (256, 2 << 20)}
+# 8 seeds, 2.4x faster than 128) and at most 1,024 seeds (explicit Gaussian, 10^4 seeds x 100: run
+# 2.5-2.8 s at 256, 2.0 s at 1,024); a GPU or TPU needs wide vmaps to fill its cores.
+SEED_BLOCKS = {"cpu": (1024, 2 << 20)}
 ACCELERATOR_BLOCK = (16384, 256 << 20)
+# A block wider than this is halved while it would pad more than 1/8 of the run's seeds
+# (600 seeds: 256, not 1,024); at most this, the padding is below one block.
+PADDED_BLOCK = 256
 MAX_AUTO_CHUNK = 10_000  # 2-core CPU: 10^4-seed vmaps beat 4,096 (benchmarks/) and 10^5
 # --prng: name -> jax.random implementation. Every one keeps results independent of the chunk
 # size and device count (the seed block is the unit of computation); see docs/scaling.md "Random numbers".
@@ -203,12 +206,15 @@ def auto_chunk(study: Study, points: int, seeds: int) -> int:
 def seed_block(study: Study, points: int, seeds: int) -> int:
     """Seeds per block, the unit that is compiled (vmapped) and reduced: a power of two, at most
     the backend's SEED_BLOCKS seeds, small enough that a block's working set stays near the
-    study's ``block_bytes`` (the backend's budget unless the study sets it), and for a small run
-    no larger than the next power of two >= seeds (at least 8). It depends on the study's
-    structure, the run and the backend, never on the chunk size or the device count."""
+    study's ``block_bytes`` (the backend's budget unless the study sets it), for a small run
+    no larger than the next power of two >= seeds (at least 8), and above PADDED_BLOCK only
+    where the run's last block pads at most 1/8 of its seeds. It depends on the study's
+    structure, the run's seed count and the backend, never on the chunk size or the device count."""
     most, budget = SEED_BLOCKS.get(jax.default_backend(), ACCELERATOR_BLOCK)
     fit = (study.block_bytes or budget) // max(1, study.bytes_per_seed() * points)
     cap = min(most, 1 << max(3, int(fit).bit_length() - 1), max(8, 1 << (seeds - 1).bit_length()))
+    while cap > PADDED_BLOCK and (-(-seeds // cap) * cap - seeds) * 8 > seeds:
+        cap //= 2
     return int(max(8, cap))
 
 

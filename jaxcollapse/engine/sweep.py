@@ -38,8 +38,8 @@ CHUNK_BYTES = 1 << 30  # working-set budget per chunk when --chunk is not given
 # 2.5-2.8 s at 256, 2.0 s at 1,024); a GPU or TPU needs wide vmaps to fill its cores.
 SEED_BLOCKS = {"cpu": (1024, 2 << 20)}
 ACCELERATOR_BLOCK = (16384, 256 << 20)
-# A block wider than this is halved while it would pad more than 1/8 of the run's seeds
-# (600 seeds: 256, not 1,024); at most this, the padding is below one block.
+# On every backend, a block wider than this is halved while the run's last block would be more
+# than 1/8 of its seeds in padding (600 seeds: 256, not 1,024).
 PADDED_BLOCK = 256
 MAX_AUTO_CHUNK = 10_000  # 2-core CPU: 10^4-seed vmaps beat 4,096 (benchmarks/) and 10^5
 # --prng: name -> jax.random implementation. Every one keeps results independent of the chunk

@@ -2,17 +2,15 @@
 
 __version__ = "0.1.0"
 
-import os
-
 # jaxlib's CPU LAPACK kernels split a batched call into tasks on the intra-op pool and block a
 # pool thread until they finish, so two batched calls running at once on a 2-thread pool can
 # deadlock (see ``jaxcollapse.models.linalg``, which removes the cause where a step has several
 # independent factorisations). Turning XLA's concurrency-optimised scheduler off makes such
 # overlaps rarer everywhere else. It only takes effect if set before jax initialises its CPU
-# backend, which importing jaxcollapse first guarantees.
-_SCHEDULER_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
-if "xla_cpu_enable_concurrency_optimized_scheduler" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_SCHEDULER_FLAG}".strip()
+# backend, which importing jaxcollapse first guarantees. Seen accepted by jaxlib 0.10.2 and 0.11.2.
+from .xla_flags import add as _add_xla_flag
+
+_add_xla_flag("--xla_cpu_enable_concurrency_optimized_scheduler=false", accepted_through=(0, 11))
 
 # The public names load on first use (PEP 562), so that ``jaxcollapse --help`` and the CLI's
 # argument errors answer without importing jax.

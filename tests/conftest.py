@@ -12,6 +12,8 @@
   timed side by side on 2 cores. Both keep IEEE arithmetic (no fast-math);
   only the rounding of a few results moves, by an ulp. Statistical assertions do not notice; bitwise ones compare runs made
   under the same flags. ``jaxcollapse validate`` checks the default build on a user's machine.
+  Each flag is added only for the jaxlib series it was seen accepted by (``jaxcollapse.xla_flags``):
+  jaxlib 0.11.2 no longer knows the fusion-emitter flag, and XLA ends a process on an unknown flag.
 * Process-wide JAX flags (x64) are reset after every test, so no test depends on what ran before
   it in the same worker.
 """
@@ -23,17 +25,16 @@ import tempfile
 import jax
 import pytest
 
-TEST_XLA_FLAGS = ("--xla_backend_optimization_level=1", "--xla_cpu_use_fusion_emitters=false")
+from jaxcollapse import xla_flags
+
+TEST_XLA_FLAGS = {"--xla_backend_optimization_level=1": (0, 11), "--xla_cpu_use_fusion_emitters=false": (0, 10)}
 
 
 def pytest_configure(config):
     if not hasattr(config, "workerinput"):  # the controller (or a run without xdist)
         os.environ["JAXCOLLAPSE_CACHE"] = tempfile.mkdtemp(prefix="jaxcollapse-test-cache-")
-        flags = os.environ.get("XLA_FLAGS", "")
-        for flag in TEST_XLA_FLAGS:
-            if flag.split("=")[0] not in flags:
-                flags = f"{flags} {flag}".strip()
-        os.environ["XLA_FLAGS"] = flags
+        for flag, accepted_through in TEST_XLA_FLAGS.items():
+            xla_flags.add(flag, accepted_through)
     import jaxcollapse as jc
 
     jc.api.enable_compilation_cache(os.environ["JAXCOLLAPSE_CACHE"])

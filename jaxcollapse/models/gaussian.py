@@ -28,6 +28,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from .gamma import gamma
+
 
 class GaussianStats(eqx.Module):
     """Sufficient statistics of a batch: count, mean [d], scatter square root [d, d], and
@@ -149,8 +151,8 @@ def bartlett_root(
     shape = (df - row) / 2.0
     has_diag = shape > 0
     # Masked entries get a large dummy shape: the vmapped rejection loop runs until every
-    # lane accepts, and acceptance is near-certain for large shapes (gamma(1) costs ~4x).
-    chi2 = 2.0 * jax.random.gamma(k_chi, jnp.where(has_diag, shape, 1e4), dtype=dtype)
+    # lane accepts, and acceptance is near-certain for large shapes.
+    chi2 = 2.0 * gamma(k_chi, jnp.where(has_diag, shape, 1e4).astype(dtype))
     diag = jnp.where(has_diag, jnp.sqrt(chi2), 0.0)
     below = (row[None, :] < row[:, None]) & (row[None, :] < df)
     normals = jax.random.normal(k_normal, (dim, dim), dtype)

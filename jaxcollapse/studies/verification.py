@@ -92,10 +92,10 @@ from scipy.special import ndtr as normal_cdf  # scipy.stats costs a second at im
 from ..engine.params import ConfigError, Param
 from ..engine.study import Check, Study, float_dtype
 from ..models.categorical import _conditional_binomials
+from ..models.gamma import chisquare
 from .registry import Preset, register_preset, register_study
 
 EXPLICIT_SUM = 32  # truncated-normal sums of at most this many terms are drawn term by term
-CHI2_PROPOSALS = 8  # Marsaglia-Tsang proposals per chi-square draw
 ROWS_MAX = 2**22  # largest n (rows) or n x dim (explicit) of the row samplers, per seed
 SAMPLERS = ("sums", "rows", "explicit")
 
@@ -278,25 +278,6 @@ class VerificationStudy(Study):
         psi_e = jnp.where(params["linear"], ndtr(-a), params["psi"])
         return a, params["m"] * params["sin"], phi_e, psi_e
 
-    @staticmethod
-    def _chi2(key, df):
-        """chi-square(df) = 2 Gamma(df/2) for a traced df >= 0 (0 at df = 0): Marsaglia & Tsang's
-        squeeze-free rejection, CHI2_PROPOSALS proposals side by side and the first accepted kept
-        (each accepted w.p. > 0.95, so all fail w.p. < 1e-10); shape < 1 boosted by U^(1/shape).
-        No loop, so it compiles in a fraction of ``jax.random.gamma``'s time."""
-        dtype = df.dtype
-        k_normal, k_uniform = jax.random.split(key)
-        shape = jnp.maximum(df, 1.0) / 2
-        boost = shape < 1
-        base = jnp.where(boost, shape + 1, shape) - 1.0 / 3
-        z = jax.random.normal(k_normal, (CHI2_PROPOSALS,), dtype)
-        u = jax.random.uniform(k_uniform, (CHI2_PROPOSALS + 1,), dtype, minval=jnp.finfo(dtype).tiny, maxval=1.0)
-        v = (1 + z / jnp.sqrt(9 * base)) ** 3
-        safe = jnp.where(v > 0, v, 1.0)
-        accept = (v > 0) & (jnp.log(u[:-1]) < 0.5 * z**2 + base - base * safe + base * jnp.log(safe))
-        draw = base * safe[jnp.argmax(accept)]
-        draw = jnp.where(boost, draw * u[-1] ** (1 / shape), draw)
-        return jnp.where(df > 0, 2.0 * draw, 0.0)
 
     def _sums(self, key, params, clean: bool = False):
         dtype = params["m"].dtype
@@ -305,7 +286,7 @@ class VerificationStudy(Study):
         g = jax.random.normal(k_normal, (4,), dtype)  # g_1, g_2 and the two sums' normals
         if clean:  # generation 0: every label correct and kept, w_hat = n mu + sqrt(n) g
             u = n * m + jnp.sqrt(n) * g[0]
-            return n, jnp.zeros_like(n), m * u, u**2 + n * self._chi2(k_chi, d - 1)
+            return n, jnp.zeros_like(n), m * u, u**2 + n * chisquare(k_chi, d - 1)
         a, b, phi_e, psi_e = self._rates(params)
         # (kept correct, kept wrong, dropped) ~ Multinomial(n, ((1 - p) phi_e, p psi_e, rest)):
         # conditional binomials, one compiled binomial
@@ -313,7 +294,7 @@ class VerificationStudy(Study):
         kept_c, kept_w, _ = _conditional_binomials(k_counts, n[None], jnp.append(shares, 1 - jnp.sum(shares))[None])[0]
         kept, diff = kept_c + kept_w, kept_c - kept_w
         root = jnp.sqrt(kept)
-        rest = kept * self._chi2(k_chi, d - 2)  # the coordinates outside span(mu, w_v)
+        rest = kept * chisquare(k_chi, d - 2)  # the coordinates outside span(mu, w_v)
         # V1, exact: along mu, u = (C - W) m + sqrt(N) g_1; the other d - 1 coordinates
         u = diff * m + root * g[0]
         v1_norm2 = u**2 + rest + jnp.where(d >= 2, (root * g[1]) ** 2, 0.0)
@@ -348,7 +329,7 @@ class VerificationStudy(Study):
         shift_o = jnp.where(params["linear"], b, 0.0)
         along_v = jnp.sum(weight * (shift_v + xi))
         along_o = jnp.sum(weight * (shift_o + eta))
-        rest = kept * self._chi2(k_chi, d - 2)
+        rest = kept * chisquare(k_chi, d - 2)
         along_o = jnp.where(d >= 2, along_o, 0.0)
         return kept_c, kept_w, shift_v * along_v + shift_o * along_o, along_v**2 + along_o**2 + rest
 

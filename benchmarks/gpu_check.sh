@@ -4,9 +4,8 @@
 #   bench      `jaxcollapse bench --quick` (target: under 5 minutes on one GPU), JSON and figure;
 #   ratios     the speed issue's ratios at full size (bench.speed_ratios(quick=False)), ratios_full.json;
 #   tests      the GPU-relevant tests: cuSOLVER's batched path against the reference, chunk and
-#              block invariance, reproducibility and theory on this backend. They run in one
-#              process: eight xdist workers on one GPU all died together after 17 tests
-#              (2026-12-04, no output).
+#              block invariance, reproducibility and theory on this backend, in one process
+#              (the run that was checked; several xdist workers on one GPU were not).
 # Logs and results go to $OUT (default ./gpu_out); STAGES picks stages (default all four).
 # Run from the repository root:
 #   bash benchmarks/gpu_check.sh

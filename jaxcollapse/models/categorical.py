@@ -4,13 +4,21 @@ A categorical over K outcomes is summarised by its count vector. ``exact`` draws
 of n tokens directly, ``Multinomial(n, p)`` (conditional binomials, cost flat in n);
 ``explicit`` draws ``n_max`` tokens and counts the first n (n traced).
 
-``binomial`` is a sampler shaped for ``vmap``, where every lane executes every branch and a loop
-runs until its slowest lane is done. Means <= 10 invert the CDF by subtraction (numpy's BINV), in
-a loop that runs as long as the largest such draw; larger means run Hoermann's BTRS (1993),
-``BTRS_ATTEMPTS`` proposals at a time, in a loop that runs while any such lane rejected them all.
-A branch that no lane takes costs one test of its loop condition. ``multinomial`` chains
-conditional binomials in two stages of ~sqrt(K) steps each: one compiled binomial per stage,
-whatever K (a binary tree of binomials compiled one copy per level, 6-10x slower to compile).
+Two binomial samplers, both exact, shaped for ``vmap`` (where every lane executes every branch):
+
+* ``binomial`` (one draw per lane, for studies that need a few): means <= 10 invert the CDF by
+  subtraction (numpy's BINV) in a loop that runs as long as the largest such draw; larger means
+  run Hoermann's BTRS (1993), ``BTRS_ATTEMPTS`` proposals at a time, in a loop that runs while
+  any lane rejected them all.
+* inside ``multinomial`` (K - 1 draws per lane): a custom vmap rule gives the sampler the whole
+  batch, lanes on the last axis. Each conditional binomial is one fixed-cost proposal for every
+  element (a 44-term inversion table and one BTRS proposal, one threefry hash each); only the
+  5-15% that rejected are gathered (``jnp.nonzero``) and redrawn. Loops that run to the slowest
+  lane made the per-lane form 12x slower than numpy here; this one is faster than numpy
+  (benchmarks/README, "next-token").
+
+``multinomial`` chains the conditional binomials in two stages of ~sqrt(K) steps each: block
+totals, then the categories inside every block at once (one compiled binomial per stage).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.extend.random import threefry2x32_p
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 SHAPES = ("dirichlet", "uniform", "zipf")
@@ -55,15 +64,20 @@ INVERSION_SDS = 10.0  # inversion stops at mean + 10 sd (P beyond < 1e-12) and s
 BTRS_ATTEMPTS = 4  # acceptance is 0.7-0.9 per attempt
 
 
+STIRLING_TABLE = (0.0810614667953272, 0.0413406959554092, 0.0276779256849983, 0.02079067210376509,
+                  0.0166446911898211, 0.0138761288230707, 0.0118967099458917, 0.0104112652619720,
+                  0.00925546218271273, 0.00833056343336287)
+
+
 def _stirling_tail(k: Float[Array, "..."]) -> Float[Array, "..."]:
     """log k! - [(k + 1/2) log(k + 1) - (k + 1) + log(2 pi) / 2]: a table for k <= 9, else the
-    series 1/(12(k+1)) - 1/(360(k+1)^3) + 1/(1260(k+1)^5)."""
-    table = jnp.array([0.0810614667953272, 0.0413406959554092, 0.0276779256849983, 0.02079067210376509,
-                       0.0166446911898211, 0.0138761288230707, 0.0118967099458917, 0.0104112652619720,
-                       0.00925546218271273, 0.00833056343336287], k.dtype)
+    series 1/(12(k+1)) - 1/(360(k+1)^3) + 1/(1260(k+1)^5). The table is a chain of selects, not
+    a gather, so that the whole sampler stays one vectorised loop on a CPU."""
     inv_sq = 1.0 / (k + 1) ** 2
-    series = (1.0 / 12 - (1.0 / 360 - inv_sq / 1260) * inv_sq) / (k + 1)
-    return jnp.where(k <= 9, table[jnp.clip(k, 0, 9).astype(jnp.int32)], series)
+    out = (1.0 / 12 - (1.0 / 360 - inv_sq / 1260) * inv_sq) / (k + 1)
+    for i, value in enumerate(STIRLING_TABLE):
+        out = jnp.where(k == i, value, out)
+    return out
 
 
 def inversion(uniforms, first, ratio, bound, active):
@@ -103,10 +117,9 @@ def _btrs_constants(count, q):
                 mode_tail=_stirling_tail(mode) + _stirling_tail(count - mode))
 
 
-def _btrs_attempts(key, count, const):
-    """``BTRS_ATTEMPTS`` transformed-rejection proposals at once: the first accepted one,
-    and whether any was accepted (Hoermann 1993, algorithm BTRS)."""
-    u, v = jax.random.uniform(key, (2, BTRS_ATTEMPTS) + count.shape, count.dtype)
+def _btrs_proposal(u, v, count, const):
+    """One transformed-rejection proposal from uniforms (u, v): the candidate and whether it is
+    accepted (Hoermann 1993, algorithm BTRS, steps 1-3.4)."""
     u = u - 0.5
     us = 0.5 - jnp.abs(u)
     x = jnp.floor((2 * const["a"] / us + const["b"]) * u + const["c"])
@@ -117,7 +130,13 @@ def _btrs_attempts(key, count, const):
                  + (count + 1) * jnp.log((count - m + 1) / (count - x + 1))
                  + (x + 0.5) * jnp.log(r * (count - x + 1) / (x + 1))
                  + const["mode_tail"] - _stirling_tail(x) - _stirling_tail(count - x))
-    accept = squeeze | ((x >= 0) & (x <= count) & (log_v <= log_bound))
+    return x, squeeze | ((x >= 0) & (x <= count) & (log_v <= log_bound))
+
+
+def _btrs_attempts(key, count, const):
+    """``BTRS_ATTEMPTS`` proposals at once: the first accepted one, and whether any was."""
+    u, v = jax.random.uniform(key, (2, BTRS_ATTEMPTS) + count.shape, count.dtype)
+    x, accept = _btrs_proposal(u, v, count, const)
     return jnp.take_along_axis(x, jnp.argmax(accept, axis=0)[None], 0)[0], jnp.any(accept, axis=0)
 
 
@@ -156,8 +175,7 @@ def rejection(key, attempts, done):
     or ``unsafe_rbg`` key every lane's bits come from the first lane's key, so once that lane was
     done the others were offered the same proposals for ever (a hang). For those generators the
     proposals are drawn with threefry from the first two words of each lane's key data."""
-    if str(jax.random.key_impl(key)) in SHARED_BITS:
-        key = jax.random.wrap_key_data(jax.random.key_data(key)[..., :2], impl="threefry2x32")
+    key = threefry_if_shared(key)
 
     def attempt(carry):
         i, x, finished = carry
@@ -168,32 +186,204 @@ def rejection(key, attempts, done):
     return jax.lax.while_loop(lambda c: ~jnp.all(c[2]), attempt, start)[1]
 
 
-def _conditional_binomials(key, n: Float[Array, " rows"], p: Float[Array, "rows k"]) -> Float[Array, "rows k"]:
-    """Multinomial(n_r, p_r) counts of every row r, one category after another:
+def threefry_if_shared(key: PRNGKeyArray) -> PRNGKeyArray:
+    """``key`` itself, or for ``rbg``/``unsafe_rbg`` (whose bits, under vmap, all come from the
+    batch's first key) a threefry key made of the first two words of its data, so that every
+    lane draws from its own stream."""
+    if str(jax.random.key_impl(key)) in SHARED_BITS:
+        return jax.random.wrap_key_data(jax.random.key_data(key)[..., :2], impl="threefry2x32")
+    return key
+
+
+# ---- multinomial on a batch of lanes ---------------------------------------------------------
+# A custom vmap rule folds every vmapped axis into one lane axis, laid out last. Element
+# (category slot s, lane l) draws its i-th proposal's uniforms from threefry2x32(key words of
+# lane l, counter (s, i)): its draw depends on its own lane's key only, never on the batch, the
+# chunk size or which redraw buffer served it.
+
+INVERSION_STEPS = 44  # x = 0..43 covers the bound floor(10 + 10 sqrt(10 + 1)) of every mean <= 10
+RETRY_SHARE = 12  # a redraw round gathers up to 1/12 of a column's elements (5-15% reject)
+REDRAW_BATCH = 3  # proposals per redraw batch; BTRS rejects a whole batch with P < 0.27^3
+
+
+def _inversion_table(u, count, q):
+    """Binomial(count, q) by inversion with a fixed table: x = #{i < INVERSION_STEPS: F(i) < u},
+    F(i) = sum_{j <= i} p(j), p(j + 1) = p(j) (count - j) / (j + 1) q / (1 - q). ``found`` is
+    F(last) >= u; it fails only past mean + 10 sd (P < 1e-12) or by float rounding of F."""
+    ratio = q / (1 - q)
+    mass = jnp.exp(count * jnp.log1p(-q))
+    cdf = mass
+    x = (cdf < u).astype(u.dtype)
+    for j in range(1, INVERSION_STEPS):
+        mass = mass * (jnp.maximum(count - (j - 1), 0.0) * ratio) * (1.0 / j)
+        cdf = cdf + mass
+        x = x + (cdf < u)
+    return x, cdf >= u
+
+
+def _binomial_proposal(u, v, count, prob, inversion=True):
+    """One fixed-cost Binomial(count, prob) proposal per element from uniforms (u, v), or -1
+    where it does not stand: the inversion table where the mean (after the flip p -> 1 - p
+    above 1/2) is <= 10, else one BTRS proposal. A proposal that does not stand is redrawn
+    (``_redraw``), so the draw is exact but for the mass beyond the table's last term, x = 43
+    (under 1e-12 at means <= 10). ``inversion=False`` skips the table (for batches with no
+    inversion element). One output array, so that XLA computes the proposal in one fusion
+    (two outputs made it compute the proposal twice)."""
+    flip = prob > 0.5
+    q = jnp.where(flip, 1 - prob, prob)
+    small = count * q <= INVERSION_MAX_MEAN
+    count_btrs = jnp.where(small, 1e4, count)  # a valid dummy where inversion is used
+    x, stands = _btrs_proposal(u, v, count_btrs, _btrs_constants(count_btrs, jnp.where(small, 0.5, q)))
+    if inversion:
+        inverted, found = _inversion_table(u, jnp.where(small, count, 0.0), q)
+        x, stands = jnp.where(small, inverted, x), jnp.where(small, found, stands)
+    return jnp.where(stands, jnp.where(flip, count - x, x), -1.0)
+
+
+def _unit(bits):
+    """Uniforms in [0, 1) from uint32 words: one word each in float32, two in float64."""
+    if len(bits) == 1:
+        return jax.lax.bitcast_convert_type((bits[0] >> 9) | np.uint32(0x3F800000), jnp.float32) - 1.0
+    wide = (bits[0].astype(jnp.uint64) << 32 | bits[1].astype(jnp.uint64)) >> 12
+    return jax.lax.bitcast_convert_type(wide | np.uint64(0x3FF0000000000000), jnp.float64) - 1.0
+
+
+def _uniform_pair(stream, index, dtype):
+    """Proposal ``index`` of each element: uniforms (u, v) from threefry2x32 of its lane's key
+    words with the counter (slot, index) (one hash in float32, two in float64). stream = (key
+    word 1, key word 2, slot), uint32 arrays of one shape."""
+    k1, k2, slot = stream
+    index = jnp.broadcast_to(index, slot.shape).astype(jnp.uint32)
+    if dtype == jnp.float32:
+        y1, y2 = threefry2x32_p.bind(k1, k2, slot, index)
+        return _unit((y1,)), _unit((y2,))
+    a = threefry2x32_p.bind(k1, k2, slot, 2 * index)
+    b = threefry2x32_p.bind(k1, k2, slot, 2 * index + 1)
+    return _unit(a), _unit(b)
+
+
+def _proposals(stream, batch, count, prob, live):
+    """Batch ``batch`` of each element (its proposals 1 + REDRAW_BATCH batch, ...): the first
+    that stands, and whether one did. The inversion table is computed only if a ``live``
+    element needs it."""
+    shape = (REDRAW_BATCH,) + count.shape
+    index = 1 + batch * REDRAW_BATCH + jax.lax.broadcasted_iota(jnp.int32, shape, 0)
+    u, v = _uniform_pair(tuple(jnp.broadcast_to(a, shape) for a in stream), index, count.dtype)
+    small = live & (jnp.minimum(prob, 1 - prob) * count <= INVERSION_MAX_MEAN)
+    x = jax.lax.cond(jnp.any(small), lambda: _binomial_proposal(u, v, count, prob, True),
+                     lambda: _binomial_proposal(u, v, count, prob, False))
+    first = jnp.take_along_axis(x, jnp.argmax(x >= 0, axis=0)[None], 0)[0]
+    return first, first >= 0
+
+
+def _gather(done, size):
+    """Up to ``size`` indices of the elements not done (padded with len(done)), clipped, and
+    which slots are padding."""
+    index = jnp.nonzero(~done, size=size, fill_value=done.shape[0])[0]
+    return index, jnp.minimum(index, done.shape[0] - 1), index >= done.shape[0]
+
+
+def _redraw(x, ok, count, prob, stream):
+    """Replace every element whose first proposal did not stand (all arrays flat). A round
+    gathers up to 1/RETRY_SHARE of the elements and gives each one batch of proposals; the few
+    that rejected a whole batch are gathered into a buffer 1/RETRY_SHARE^2 as large that loops
+    until they stand. Rounds repeat while any element is left."""
+    size = max(1, x.shape[0] // RETRY_SHARE)
+
+    def round_(carry):
+        x, ok = carry
+        index, at, empty = _gather(ok, size)
+        buffer = tuple(a[at] for a in stream), count[at], prob[at]
+        drawn, stands = _proposals(*buffer[:1], 0, *buffer[1:], ~empty)
+
+        def leftover(carry):
+            drawn, stands = carry
+            index2, at2, empty2 = _gather(stands, max(1, size // RETRY_SHARE**2))
+            sub = tuple(a[at2] for a in buffer[0]), buffer[1][at2], buffer[2][at2]
+
+            def batch(c):
+                y, done, b = c
+                new, accepted = _proposals(sub[0], b, sub[1], sub[2], ~done)
+                return jnp.where(done, y, new), done | accepted, b + ~done
+
+            y = jax.lax.while_loop(lambda c: ~jnp.all(c[1]), batch, (drawn[at2], empty2, jnp.ones_like(at2)))[0]
+            return drawn.at[index2].set(y, mode="drop"), stands.at[index2].set(True, mode="drop")
+
+        drawn = jax.lax.while_loop(lambda c: ~jnp.all(c[1]), leftover, (drawn, stands | empty))[0]
+        return x.at[index].set(drawn, mode="drop"), ok.at[index].set(True, mode="drop")
+
+    return jax.lax.while_loop(lambda c: ~jnp.all(c[1]), round_, (x, ok))[0]
+
+
+def _chain(words, n, p, first_slot):
+    """Multinomial(n, p) counts of every row, one category after another:
     c_j ~ Binomial(n - c_0 - ... - c_{j-1}, p_j / (p_j + ... + p_{k-1})), a scan over the k
-    columns vectorised over the rows (one compiled binomial, whatever k)."""
-    tail = jnp.cumsum(p[:, ::-1], axis=1)[:, ::-1]  # p_j + ... + p_{k-1}, without cancellation
+    columns. p [k, rows, lanes], n [rows, lanes], words: the lanes' key words [2, lanes].
+    Element (j, r, l) draws from the stream (words[:, l], slot first_slot + j rows + r)."""
+    tail = jnp.cumsum(p[::-1], axis=0)[::-1]  # p_j + ... + p_{k-1}, without cancellation
     share = jnp.clip(jnp.where(tail > 0, p / jnp.where(tail > 0, tail, 1.0), 0.0), 0.0, 1.0)
+    rows, lanes = n.shape
+    k1, k2 = (jnp.broadcast_to(w, (rows, lanes)).reshape(-1) for w in words)
+    row = jnp.broadcast_to(jnp.arange(rows, dtype=jnp.uint32)[:, None], (rows, lanes)).reshape(-1)
 
     def column(left, j):
-        drawn = jnp.minimum(binomial(jax.random.fold_in(key, j), left, share[:, j]), left)
+        stream = (k1, k2, (first_slot + j * rows).astype(jnp.uint32) + row)
+        count, prob = left.reshape(-1), share[j].reshape(-1)
+        u, v = _uniform_pair(stream, 0, count.dtype)
+        x = _binomial_proposal(u, v, count, prob)
+        ok = x >= 0
+        drawn = jnp.minimum(_redraw(x, ok, count, prob, stream), count).reshape(rows, lanes)
         return left - drawn, drawn
 
-    left, counts = jax.lax.scan(column, n, jnp.arange(p.shape[1] - 1))
-    return jnp.concatenate([counts.T, left[:, None]], axis=1)
+    left, counts = jax.lax.scan(column, n, jnp.arange(p.shape[0] - 1))
+    return jnp.concatenate([counts, left[None]], axis=0)
+
+
+def _key_words(keys):
+    """Two uint32 words per lane: a typed key's data (rbg keys: its first two words), or a raw
+    threefry key as it is."""
+    if jax.dtypes.issubdtype(keys.dtype, jax.dtypes.prng_key):
+        return jax.random.key_data(threefry_if_shared(keys))
+    return keys
+
+
+def block_shape(k: int) -> tuple[int, int]:
+    """(blocks, width) with blocks x width >= k as small as possible (then blocks + width):
+    the two stages of ``multinomial`` draw blocks x width - 1 binomials, blocks + width - 2 in
+    sequence (K = 50: 5 x 10, 49 binomials)."""
+    root = int(np.sqrt(k))
+    shapes = [(-(-k // w), w) for w in range(max(1, root // 2), 2 * root + 2)]
+    return min(shapes, key=lambda s: (s[0] * s[1], s[0] + s[1], s[0]))
+
+
+@jax.custom_batching.custom_vmap
+def _multinomial_lanes(keys: PRNGKeyArray, n: Float[Array, " lanes"], p: Float[Array, "lanes k"]) -> Float[Array, "lanes k"]:
+    """Multinomial(n_l, p_l) counts of every lane l, in two stages: the totals of ``blocks``
+    blocks of ``width`` categories, then the categories inside every block at once."""
+    lanes, k = p.shape
+    blocks, width = block_shape(k)
+    table = jnp.pad(p, ((0, 0), (0, blocks * width - k))).reshape(lanes, blocks, width).transpose(2, 1, 0)
+    words = _key_words(keys).T  # [2, lanes]
+    totals = _chain(words, n[None], table.sum(0)[:, None], 0)[:, 0]
+    inside = _chain(words, totals, table, blocks - 1)
+    return inside.transpose(2, 1, 0).reshape(lanes, blocks * width)[:, :k]
+
+
+@_multinomial_lanes.def_vmap
+def _multinomial_lanes_batched(axis_size, in_batched, keys, n, p):
+    """A vmapped axis becomes more lanes: [axis, lanes, ...] -> [axis x lanes, ...]."""
+    keys, n, p = (a if batched else jnp.broadcast_to(a, (axis_size,) + a.shape)
+                  for a, batched in zip((keys, n, p), in_batched))
+    lanes = keys.shape[1]
+    out = _multinomial_lanes(keys.reshape(-1), n.reshape(-1), p.reshape((-1,) + p.shape[2:]))
+    return out.reshape((axis_size, lanes) + out.shape[1:]), True
 
 
 def multinomial(key: PRNGKeyArray, n: Int[Array, ""], p: Float[Array, " k"]) -> Float[Array, " k"]:
-    """Multinomial(n, p) counts by conditional binomials in two stages: the totals of
-    ceil(sqrt(K))-category blocks, then the categories inside every block at once. 2 sqrt(K)
-    sequential binomial draws, K - 1 in all, cost independent of n."""
-    k = p.shape[0]
-    width = max(1, int(np.ceil(np.sqrt(k))))
-    blocks = -(-k // width)
-    table = jnp.pad(p, (0, blocks * width - k)).reshape(blocks, width)
-    k_blocks, k_inside = jax.random.split(key)
-    totals = _conditional_binomials(k_blocks, jnp.reshape(n, (1,)).astype(p.dtype), table.sum(1)[None])[0]
-    return _conditional_binomials(k_inside, totals, table).reshape(-1)[:k]
+    """Multinomial(n, p) counts by about K conditional binomials in two stages of ~sqrt(K) steps,
+    cost independent of n. Under vmap all lanes are drawn together (see the section above);
+    a lane's counts depend on its key, n and p only."""
+    return _multinomial_lanes(key[None], jnp.reshape(n, (1,)).astype(p.dtype), p[None])[0]
 
 
 def sample_tokens(key: PRNGKeyArray, p: Float[Array, " k"], m: int) -> Int[Array, " m"]:

@@ -31,7 +31,7 @@ multinomial dependence does not enter):
     Computed when the tables fit (distinct P* values x (n0+1) <= 5e7 and n <= 4000).
 
 Samplers: ``exact`` draws the Multinomial(n, p) counts by conditional binomials (cost flat in
-n, about 2K binomials); ``explicit`` draws every token by binary search of the CDF (cost
+n, about K binomials); ``explicit`` draws every token by binary search of the CDF (cost
 n log K), which is the cheaper one when K is much larger than n.
 """
 

@@ -91,7 +91,7 @@ from scipy.special import ndtr as normal_cdf  # scipy.stats costs a second at im
 
 from ..engine.params import ConfigError, Param
 from ..engine.study import Check, Study, float_dtype
-from ..models.categorical import _conditional_binomials
+from ..models.categorical import multinomial
 from ..models.gamma import chisquare
 from .registry import Preset, register_preset, register_study
 
@@ -289,9 +289,9 @@ class VerificationStudy(Study):
             return n, jnp.zeros_like(n), m * u, u**2 + n * chisquare(k_chi, d - 1)
         a, b, phi_e, psi_e = self._rates(params)
         # (kept correct, kept wrong, dropped) ~ Multinomial(n, ((1 - p) phi_e, p psi_e, rest)):
-        # conditional binomials, one compiled binomial
+        # two conditional binomials
         shares = jnp.stack([(1 - params["p"]) * phi_e, params["p"] * psi_e])
-        kept_c, kept_w, _ = _conditional_binomials(k_counts, n[None], jnp.append(shares, 1 - jnp.sum(shares))[None])[0]
+        kept_c, kept_w, _ = multinomial(k_counts, n, jnp.append(shares, 1 - jnp.sum(shares)))
         kept, diff = kept_c + kept_w, kept_c - kept_w
         root = jnp.sqrt(kept)
         rest = kept * chisquare(k_chi, d - 2)  # the coordinates outside span(mu, w_v)

@@ -276,43 +276,21 @@ def _proposals(stream, batch, count, prob, live):
     return first, first >= 0
 
 
-def _gather(done, size):
-    """Up to ``size`` indices of the elements not done (padded with len(done)), clipped, and
-    which slots are padding."""
-    index = jnp.nonzero(~done, size=size, fill_value=done.shape[0])[0]
-    return index, jnp.minimum(index, done.shape[0] - 1), index >= done.shape[0]
-
-
 def _redraw(x, ok, count, prob, stream):
-    """Replace every element whose first proposal did not stand (all arrays flat). A round
-    gathers up to 1/RETRY_SHARE of the elements and gives each one batch of proposals; the few
-    that rejected a whole batch are gathered into a buffer 1/RETRY_SHARE^2 as large that loops
-    until they stand. Rounds repeat while any element is left."""
+    """Replace every element whose first proposal did not stand (all arrays flat). Each round
+    gathers up to 1/RETRY_SHARE of the elements still left and gives each its next batch of
+    proposals (``_proposals``); rounds repeat while any element is left."""
     size = max(1, x.shape[0] // RETRY_SHARE)
 
     def round_(carry):
-        x, ok = carry
-        index, at, empty = _gather(ok, size)
-        buffer = tuple(a[at] for a in stream), count[at], prob[at]
-        drawn, stands = _proposals(*buffer[:1], 0, *buffer[1:], ~empty)
+        x, ok, batch = carry
+        index = jnp.nonzero(~ok, size=size, fill_value=x.shape[0])[0]  # padded with an index past the end
+        at = jnp.minimum(index, x.shape[0] - 1)
+        drawn, stands = _proposals(tuple(a[at] for a in stream), batch[at], count[at], prob[at], index < x.shape[0])
+        return (x.at[index].set(drawn, mode="drop"), ok.at[index].set(stands, mode="drop"),
+                batch.at[index].add(1, mode="drop"))
 
-        def leftover(carry):
-            drawn, stands = carry
-            index2, at2, empty2 = _gather(stands, max(1, size // RETRY_SHARE**2))
-            sub = tuple(a[at2] for a in buffer[0]), buffer[1][at2], buffer[2][at2]
-
-            def batch(c):
-                y, done, b = c
-                new, accepted = _proposals(sub[0], b, sub[1], sub[2], ~done)
-                return jnp.where(done, y, new), done | accepted, b + ~done
-
-            y = jax.lax.while_loop(lambda c: ~jnp.all(c[1]), batch, (drawn[at2], empty2, jnp.ones_like(at2)))[0]
-            return drawn.at[index2].set(y, mode="drop"), stands.at[index2].set(True, mode="drop")
-
-        drawn = jax.lax.while_loop(lambda c: ~jnp.all(c[1]), leftover, (drawn, stands | empty))[0]
-        return x.at[index].set(drawn, mode="drop"), ok.at[index].set(True, mode="drop")
-
-    return jax.lax.while_loop(lambda c: ~jnp.all(c[1]), round_, (x, ok))[0]
+    return jax.lax.while_loop(lambda c: ~jnp.all(c[1]), round_, (x, ok, jnp.zeros(x.shape, jnp.int32)))[0]
 
 
 def _chain(words, n, p, first_slot):

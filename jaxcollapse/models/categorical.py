@@ -14,8 +14,8 @@ Two binomial samplers, both exact, shaped for ``vmap`` (where every lane execute
   batch, lanes on the last axis. Each conditional binomial is one fixed-cost proposal for every
   element (a 44-term inversion table and one BTRS proposal, one threefry hash each); only the
   5-15% that rejected are gathered (``jnp.nonzero``) and redrawn. Loops that run to the slowest
-  lane made the per-lane form 12x slower than numpy here; this one is faster than numpy
-  (benchmarks/README, "next-token").
+  lane made the per-lane form 10x slower than numpy on a CPU; this one runs at 0.8-1.3x numpy
+  vectorised over seeds (benchmarks/README, "Stop 38: the multinomial drawn for the whole batch").
 
 ``multinomial`` chains the conditional binomials in two stages of ~sqrt(K) steps each: block
 totals, then the categories inside every block at once (one compiled binomial per stage).

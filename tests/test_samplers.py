@@ -203,6 +203,82 @@ def test_multinomial_is_batch_invariant(monkeypatch):
     assert np.array_equal(whole, np.asarray(single))
 
 
+@pytest.mark.parametrize("p", [[0.7, 0.2, 0.1], [0.3, 0.25, 0.2, 0.1, 0.08, 0.05, 0.02]], ids=["K3", "K7"])
+def test_multinomial_other_layouts_match_scipy(p):
+    """K = 3 (one block: the verification study's layout) and K = 7 (prime: blocks of width 1),
+    20,000 draws at n = 60: every category against scipy's binomial pmf as above."""
+    import jax
+    import jax.numpy as jnp
+    from scipy import stats
+
+    from jaxcollapse.models.categorical import multinomial
+
+    counts = np.asarray(jax.jit(jax.vmap(multinomial, in_axes=(0, None, None)))(
+        jax.random.split(jax.random.key(31), 20_000), 60, jnp.asarray(p, jnp.float32))).astype(np.int64)
+    assert np.all(counts.sum(axis=1) == 60)
+    for j, share in enumerate(p):
+        _chi_square_holds(counts[:, j], lambda c: stats.binom.pmf(c, 60, share), 60 * share, 60 * share * (1 - share))
+
+
+def test_inversion_table_is_exact():
+    """Every float32 uniform (2^23 of them) through the first-pass proposal at means <= 10,
+    with and without the flip at p > 1/2: the share of uniforms giving x is the binomial pmf to
+    1e-6 (float32 rounding of the CDF), and under 1e-5 of them are sent to a redraw."""
+    import jax
+    import jax.numpy as jnp
+    from scipy import stats
+
+    from jaxcollapse.models.categorical import _binomial_proposal
+
+    u = jnp.arange(2**23, dtype=jnp.float32) / 2**23
+    draw = jax.jit(lambda c, q: _binomial_proposal(u, u, jnp.full_like(u, c), jnp.full_like(u, q)))
+    for count, prob in [(5, 0.3), (20, 0.5), (37, 0.9), (10_000, 0.001), (12, 0.0)]:
+        x = np.asarray(draw(jnp.float32(count), jnp.float32(prob)))
+        assert np.mean(x < 0) < 1e-5, (count, prob)
+        share = np.bincount(x[x >= 0].astype(np.int64), minlength=count + 1) / x.size
+        assert np.max(np.abs(share - stats.binom.pmf(np.arange(share.size), count, prob))) < 1e-6, (count, prob)
+
+
+def test_redraw_proposals_match_scipy():
+    """The redraw's batches (``_proposals``, which skips the inversion table when no live
+    element needs it) on 200,000 elements, inversion and BTRS side by side: the first standing
+    proposal of batch 0 against scipy's pmf, as above."""
+    import jax
+    import jax.numpy as jnp
+    from scipy import stats
+
+    from jaxcollapse.models.categorical import _proposals
+
+    m = 100_000
+    stream = tuple(jnp.arange(m, dtype=jnp.uint32) * w for w in (3, 5, 7))
+    for count, prob in [(20, 0.35), (400, 0.3)]:
+        count_, prob_ = jnp.full(m, count, jnp.float32), jnp.full(m, prob, jnp.float32)
+        x, stands = jax.jit(_proposals)(stream, jnp.zeros(m, jnp.int32), count_, prob_, jnp.ones(m, bool))
+        x = np.asarray(x)[np.asarray(stands)].astype(np.int64)
+        assert x.size > 0.99 * m
+        _chi_square_holds(x, lambda c: stats.binom.pmf(c, count, prob), count * prob, count * prob * (1 - prob))
+
+
+def test_multinomial_edge_inputs():
+    """Raw uint32 keys draw what their typed keys draw; a non-finite n or p gives NaN counts
+    instead of a hang; an empty batch has shape (0, K); a gradient through it is zero."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxcollapse.models.categorical import multinomial
+
+    keys = jax.random.split(jax.random.key(4), 4)
+    p = jnp.array([0.2, 0.3, 0.5])
+    batched = jax.jit(jax.vmap(multinomial, in_axes=(0, 0, None)))
+    n = jnp.array([100.0, jnp.nan, 5.0, jnp.inf])
+    typed, raw = np.asarray(batched(keys, n, p)), np.asarray(batched(jax.random.key_data(keys), n, p))
+    assert np.array_equal(typed, raw, equal_nan=True)
+    assert np.all(np.isnan(typed[1])) and np.all(np.isnan(typed[3])) and np.all(typed[[0, 2]].sum(1) == [100, 5])
+    assert np.all(np.isnan(multinomial(keys[0], 10, jnp.array([jnp.inf, 1.0, 1.0]))))
+    assert batched(keys[:0], n[:0], p).shape == (0, 3)
+    assert np.all(np.asarray(jax.grad(lambda q: jnp.sum(multinomial(keys[0], 100, q)))(p)) == 0)
+
+
 def test_multinomial_in_float64():
     """Under x64 the uniforms take 52 bits from two hashes: the counts still sum to n and the
     mean of every category is within 4 SE of n p_j."""

@@ -280,6 +280,8 @@ def _redraw(x, ok, count, prob, stream):
     """Replace every element whose first proposal did not stand (all arrays flat). Each round
     gathers up to 1/RETRY_SHARE of the elements still left and gives each its next batch of
     proposals (``_proposals``); rounds repeat while any element is left."""
+    if x.shape[0] == 0:
+        return x
     size = max(1, x.shape[0] // RETRY_SHARE)
 
     def round_(carry):
@@ -308,21 +310,14 @@ def _chain(words, n, p, first_slot):
         stream = (k1, k2, (first_slot + j * rows).astype(jnp.uint32) + row)
         count, prob = left.reshape(-1), share[j].reshape(-1)
         u, v = _uniform_pair(stream, 0, count.dtype)
-        x = _binomial_proposal(u, v, count, prob)
-        ok = x >= 0
+        unusable = ~jnp.isfinite(count * prob)  # NaN or inf in n or p: NaN counts, not a hang
+        x = jnp.where(unusable, jnp.nan, _binomial_proposal(u, v, count, prob))
+        ok = (x >= 0) | unusable
         drawn = jnp.minimum(_redraw(x, ok, count, prob, stream), count).reshape(rows, lanes)
         return left - drawn, drawn
 
     left, counts = jax.lax.scan(column, n, jnp.arange(p.shape[0] - 1))
     return jnp.concatenate([counts, left[None]], axis=0)
-
-
-def _key_words(keys):
-    """Two uint32 words per lane: a typed key's data (rbg keys: its first two words), or a raw
-    threefry key as it is."""
-    if jax.dtypes.issubdtype(keys.dtype, jax.dtypes.prng_key):
-        return jax.random.key_data(threefry_if_shared(keys))
-    return keys
 
 
 def block_shape(k: int) -> tuple[int, int]:
@@ -341,7 +336,7 @@ def _multinomial_lanes(keys: PRNGKeyArray, n: Float[Array, " lanes"], p: Float[A
     lanes, k = p.shape
     blocks, width = block_shape(k)
     table = jnp.pad(p, ((0, 0), (0, blocks * width - k))).reshape(lanes, blocks, width).transpose(2, 1, 0)
-    words = _key_words(keys).T  # [2, lanes]
+    words = jax.random.key_data(threefry_if_shared(keys)).T  # [2, lanes]
     totals = _chain(words, n[None], table.sum(0)[:, None], 0)[:, 0]
     inside = _chain(words, totals, table, blocks - 1)
     return inside.transpose(2, 1, 0).reshape(lanes, blocks * width)[:, :k]
@@ -360,8 +355,13 @@ def _multinomial_lanes_batched(axis_size, in_batched, keys, n, p):
 def multinomial(key: PRNGKeyArray, n: Int[Array, ""], p: Float[Array, " k"]) -> Float[Array, " k"]:
     """Multinomial(n, p) counts by about K conditional binomials in two stages of ~sqrt(K) steps,
     cost independent of n. Under vmap all lanes are drawn together (see the section above);
-    a lane's counts depend on its key, n and p only."""
-    return _multinomial_lanes(key[None], jnp.reshape(n, (1,)).astype(p.dtype), p[None])[0]
+    a lane's counts depend on its key, n and p only. A non-finite n or p gives NaN counts (not
+    a hang); the counts carry no gradient; half-precision p is drawn in float32."""
+    if not jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        key = jax.random.wrap_key_data(key)  # a raw uint32 key of the default implementation
+    dtype = jnp.promote_types(p.dtype, jnp.float32)
+    n, p = jax.lax.stop_gradient((jnp.reshape(n, (1,)).astype(dtype), p.astype(dtype)[None]))
+    return _multinomial_lanes(key[None], n, p)[0]
 
 
 def sample_tokens(key: PRNGKeyArray, p: Float[Array, " k"], m: int) -> Int[Array, " m"]:

@@ -140,14 +140,20 @@ def _btrs_attempts(key, count, const):
     return jnp.take_along_axis(x, jnp.argmax(accept, axis=0)[None], 0)[0], jnp.any(accept, axis=0)
 
 
+def _folded(prob):
+    """(flip, q): the samplers draw Binomial(count, q), q = min(p, 1 - p), and flip the draw to
+    count - x where p > 1/2; q sets which side (inversion or BTRS) an element takes."""
+    flip = prob > 0.5
+    return flip, jnp.where(flip, 1 - prob, prob)
+
+
 def binomial(key: PRNGKeyArray, count: Float[Array, "*b"], prob: Float[Array, "*b"]) -> Float[Array, "*b"]:
     """Binomial(count, prob) draws (as floats), exact up to the 1e-12 tail beyond mean + 10 sd of
     the inversion. Means <= 10 invert the CDF, larger ones run Hoermann's BTRS; each is a loop
     that runs only as long as its lanes need (zero times when no lane takes that branch), so a
     vmapped batch pays for both branches only where its lanes really are mixed."""
     count = jnp.asarray(count, prob.dtype)
-    flip = prob > 0.5
-    q = jnp.where(flip, 1 - prob, prob)
+    flip, q = _folded(prob)
     small = count * q <= INVERSION_MAX_MEAN
     k_inversion, k_btrs = jax.random.split(key)
     n_small = jnp.where(small, count, 0.0)
@@ -229,8 +235,7 @@ def _binomial_proposal(u, v, count, prob, inversion=True):
     (under 1e-12 at means <= 10). ``inversion=False`` skips the table (for batches with no
     inversion element). One output array, so that XLA computes the proposal in one fusion
     (two outputs made it compute the proposal twice)."""
-    flip = prob > 0.5
-    q = jnp.where(flip, 1 - prob, prob)
+    flip, q = _folded(prob)
     small = count * q <= INVERSION_MAX_MEAN
     count_btrs = jnp.where(small, 1e4, count)  # a valid dummy where inversion is used
     x, stands = _btrs_proposal(u, v, count_btrs, _btrs_constants(count_btrs, jnp.where(small, 0.5, q)))
@@ -240,11 +245,11 @@ def _binomial_proposal(u, v, count, prob, inversion=True):
     return jnp.where(stands, jnp.where(flip, count - x, x), -1.0)
 
 
-def _unit(bits):
+def _unit(*words):
     """Uniforms in [0, 1) from uint32 words: one word each in float32, two in float64."""
-    if len(bits) == 1:
-        return jax.lax.bitcast_convert_type((bits[0] >> 9) | np.uint32(0x3F800000), jnp.float32) - 1.0
-    wide = (bits[0].astype(jnp.uint64) << 32 | bits[1].astype(jnp.uint64)) >> 12
+    if len(words) == 1:
+        return jax.lax.bitcast_convert_type((words[0] >> 9) | np.uint32(0x3F800000), jnp.float32) - 1.0
+    wide = (words[0].astype(jnp.uint64) << 32 | words[1].astype(jnp.uint64)) >> 12
     return jax.lax.bitcast_convert_type(wide | np.uint64(0x3FF0000000000000), jnp.float64) - 1.0
 
 
@@ -256,10 +261,10 @@ def _uniform_pair(stream, index, dtype):
     index = jnp.broadcast_to(index, slot.shape).astype(jnp.uint32)
     if dtype == jnp.float32:
         y1, y2 = threefry2x32_p.bind(k1, k2, slot, index)
-        return _unit((y1,)), _unit((y2,))
+        return _unit(y1), _unit(y2)
     a = threefry2x32_p.bind(k1, k2, slot, 2 * index)
     b = threefry2x32_p.bind(k1, k2, slot, 2 * index + 1)
-    return _unit(a), _unit(b)
+    return _unit(*a), _unit(*b)
 
 
 def _proposals(stream, batch, count, prob, live):
@@ -269,7 +274,7 @@ def _proposals(stream, batch, count, prob, live):
     shape = (REDRAW_BATCH,) + count.shape
     index = 1 + batch * REDRAW_BATCH + jax.lax.broadcasted_iota(jnp.int32, shape, 0)
     u, v = _uniform_pair(tuple(jnp.broadcast_to(a, shape) for a in stream), index, count.dtype)
-    small = live & (jnp.minimum(prob, 1 - prob) * count <= INVERSION_MAX_MEAN)
+    small = live & (count * _folded(prob)[1] <= INVERSION_MAX_MEAN)
     x = jax.lax.cond(jnp.any(small), lambda: _binomial_proposal(u, v, count, prob, True),
                      lambda: _binomial_proposal(u, v, count, prob, False))
     first = jnp.take_along_axis(x, jnp.argmax(x >= 0, axis=0)[None], 0)[0]

@@ -239,6 +239,22 @@ def test_inversion_table_is_exact():
         assert np.max(np.abs(share - stats.binom.pmf(np.arange(share.size), count, prob))) < 1e-6, (count, prob)
 
 
+def test_threefry_matches_jax():
+    """The unrolled Threefry-2x32 the multinomial hashes with is bitwise JAX's primitive, on
+    random words and on the edge words 0 and 2^32 - 1."""
+    import jax
+    from jax.extend.random import threefry2x32_p
+
+    from jaxcollapse.models.categorical import threefry2x32
+
+    words = np.random.default_rng(7).integers(0, 2**32, size=(4, 4096), dtype=np.uint32)
+    words[:, :4] = [[0, 0, 2**32 - 1, 2**32 - 1], [0, 2**32 - 1, 0, 2**32 - 1], [0, 1, 2, 3], [2**32 - 1] * 4]
+    ours = jax.jit(threefry2x32)(*words)
+    theirs = jax.jit(threefry2x32_p.bind)(*words)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 def test_redraw_proposals_match_scipy():
     """The redraw's batches (``_proposals``, which skips the inversion table when no live
     element needs it) on 200,000 elements, inversion and BTRS side by side: the first standing

@@ -105,9 +105,11 @@ def numpy_contaminated_mean(alphas, seeds: int, rounds: int, n: int, rng) -> Non
 
 def gaussian_floor(seeds: int, n: int, generations: int) -> float:
     """Run time of the floor: one jitted kernel that draws each seed-generation's n normals
-    (the same threefry keys, fold_in per seed and generation) and sums them and their squares."""
+    (the same threefry keys, fold_in per seed and generation) and sums them and their squares,
+    its seeds split over every local device as the engine splits them."""
     import jax
     import jax.numpy as jnp
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
     base = jax.random.key(0)
 
@@ -121,7 +123,9 @@ def gaussian_floor(seeds: int, n: int, generations: int) -> float:
         return jax.lax.scan(body, 0.0, jnp.arange(generations + 1))[1]
 
     kernel = jax.jit(jax.vmap(one))
-    indices = jnp.arange(seeds, dtype=jnp.uint32)
+    devices = jax.local_device_count()
+    indices = jax.device_put(jnp.arange(-(-seeds // devices) * devices, dtype=jnp.uint32),
+                             NamedSharding(Mesh(np.asarray(jax.local_devices()), ("seeds",)), PartitionSpec("seeds")))
     jax.block_until_ready(kernel(indices))
     return min(_timed(lambda: jax.block_until_ready(kernel(indices))) for _ in range(2))
 

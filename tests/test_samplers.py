@@ -255,6 +255,26 @@ def test_threefry_matches_jax():
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+def test_first_pass_equals_the_full_table():
+    """The first pass (a FIRST_STEPS table, finished with the full one where a uniform lies
+    beyond it) gives bitwise the full table's proposals over every float32 uniform, in cases
+    where the finishing branch is taken (the short table runs out) and where it is not."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxcollapse.models.categorical import FIRST_STEPS, _binomial_proposal, _first_proposal
+
+    u = jnp.arange(2**23, dtype=jnp.float32) / 2**23
+    short = jax.jit(lambda *a: _binomial_proposal(*a, steps=FIRST_STEPS))
+    ran_out = 0
+    for count, prob in [(37, 0.9), (10_000, 0.001), (20, 0.5), (1000, 0.3)]:
+        args = (u, u[::-1], jnp.full_like(u, count), jnp.full_like(u, prob))
+        np.testing.assert_array_equal(np.asarray(jax.jit(_first_proposal)(*args)),
+                                      np.asarray(jax.jit(_binomial_proposal)(*args)))
+        ran_out += int(np.sum(np.asarray(short(*args)) == -2))
+    assert ran_out > 0  # the finishing branch was exercised
+
+
 def test_redraw_proposals_match_scipy():
     """The redraw's batches (``_proposals``, which skips the inversion table when no live
     element needs it) on 200,000 elements, inversion and BTRS side by side: the first standing

@@ -68,12 +68,17 @@ STIRLING_TABLE = (0.0810614667953272, 0.0413406959554092, 0.0276779256849983, 0.
                   0.00925546218271273, 0.00833056343336287)
 
 
-def _stirling_tail(k: Float[Array, "..."]) -> Float[Array, "..."]:
-    """log k! - [(k + 1/2) log(k + 1) - (k + 1) + log(2 pi) / 2]: a table for k <= 9, else the
-    series 1/(12(k+1)) - 1/(360(k+1)^3) + 1/(1260(k+1)^5). The table is a chain of selects, not
-    a gather, so that the whole sampler stays one vectorised loop on a CPU."""
+def _stirling_series(k: Float[Array, "..."]) -> Float[Array, "..."]:
+    """log k! - [(k + 1/2) log(k + 1) - (k + 1) + log(2 pi) / 2] for k >= 10: the series
+    1/(12(k+1)) - 1/(360(k+1)^3) + 1/(1260(k+1)^5) (Hoermann 1993, BTRS step 3.4)."""
     inv_sq = 1.0 / (k + 1) ** 2
-    out = (1.0 / 12 - (1.0 / 360 - inv_sq / 1260) * inv_sq) / (k + 1)
+    return (1.0 / 12 - (1.0 / 360 - inv_sq / 1260) * inv_sq) / (k + 1)
+
+
+def _stirling_tail(k: Float[Array, "..."]) -> Float[Array, "..."]:
+    """The same correction for every k >= 0: a table for k <= 9, else the series. The table is a
+    chain of selects, not a gather, so that the whole sampler stays one vectorised loop on a CPU."""
+    out = _stirling_series(k)
     for i, value in enumerate(STIRLING_TABLE):
         out = jnp.where(k == i, value, out)
     return out
@@ -108,12 +113,15 @@ def inversion_bound(mean, variance, largest=jnp.inf):
 
 
 def _btrs_constants(count, q):
+    """BTRS's per-element constants (Hoermann 1993, step 0). Where BTRS runs, n q >= 10 and
+    q <= 1/2, so the mode m and n - m are both >= 10 and their Stirling corrections need only the
+    series (the table's selects would never fire)."""
     stddev = jnp.sqrt(count * q * (1 - q))
     b = 1.15 + 2.53 * stddev
     mode = jnp.floor((count + 1) * q)
     return dict(a=-0.0873 + 0.0248 * b + 0.01 * q, b=b, c=count * q + 0.5, v_r=0.92 - 4.2 / b, r=q / (1 - q),
                 alpha=(2.83 + 5.1 / b) * stddev, mode=mode,
-                mode_tail=_stirling_tail(mode) + _stirling_tail(count - mode))
+                mode_tail=_stirling_series(mode) + _stirling_series(count - mode))
 
 
 def _btrs_proposal(u, v, count, const):
@@ -207,12 +215,13 @@ def threefry_if_shared(key: PRNGKeyArray) -> PRNGKeyArray:
 # chunk size or which redraw buffer served it.
 
 INVERSION_STEPS = 44  # x = 0..43 covers the bound floor(10 + 10 sqrt(10 + 1)) of every mean <= 10
+FIRST_STEPS = 32  # the first pass's table: P(X >= 32) < 2e-7 at means <= 10; the rest finish at 44
 RETRY_SHARE = 12  # a redraw round gathers up to 1/12 of a column's elements (5-15% reject)
 REDRAW_BATCH = 3  # proposals per redraw batch; BTRS rejects a whole batch with P < 0.27^3
 
 
-def _inversion_table(u, count, q):
-    """Binomial(count, q) by inversion with a fixed table: x = #{i < INVERSION_STEPS: F(i) < u},
+def _inversion_table(u, count, q, steps=INVERSION_STEPS):
+    """Binomial(count, q) by inversion with a fixed table: x = #{i < steps: F(i) < u},
     F(i) = sum_{j <= i} p(j), p(j + 1) = p(j) (count - j) / (j + 1) q / (1 - q). ``found`` is
     F(last) >= u; it fails only past mean + 10 sd (P < 1e-12) or by float rounding of F.
 
@@ -223,7 +232,7 @@ def _inversion_table(u, count, q):
     mass = jnp.exp(count * jnp.log1p(-q))
     cdf, left = mass, count
     x = (cdf < u).astype(jnp.int32)
-    for j in range(1, INVERSION_STEPS):
+    for j in range(1, steps):
         mass = mass * (left * ratio) * np.asarray(1.0 / j, u.dtype)
         left = left - 1
         cdf = cdf + mass
@@ -231,22 +240,33 @@ def _inversion_table(u, count, q):
     return x.astype(u.dtype), cdf >= u
 
 
-def _binomial_proposal(u, v, count, prob, inversion=True):
+def _binomial_proposal(u, v, count, prob, inversion=True, steps=INVERSION_STEPS):
     """One fixed-cost Binomial(count, prob) proposal per element from uniforms (u, v), or -1
     where it does not stand: the inversion table where the mean (after the flip p -> 1 - p
     above 1/2) is <= 10, else one BTRS proposal. A proposal that does not stand is redrawn
     (``_redraw``), so the draw is exact but for the mass beyond the table's last term, x = 43
     (under 1e-12 at means <= 10). ``inversion=False`` skips the table (for batches with no
-    inversion element). One output array, so that XLA computes the proposal in one fusion
-    (two outputs made it compute the proposal twice)."""
+    inversion element). With ``steps`` < INVERSION_STEPS an inversion element whose uniform
+    lies beyond the shorter table is -2 (``_first_proposal`` finishes it). One output array, so
+    that XLA computes the proposal in one fusion (two outputs made it compute it twice)."""
     flip, q = _folded(prob)
     small = count * q <= INVERSION_MAX_MEAN
     count_btrs = jnp.where(small, 1e4, count)  # a valid dummy where inversion is used
     x, stands = _btrs_proposal(u, v, count_btrs, _btrs_constants(count_btrs, jnp.where(small, 0.5, q)))
     if inversion:
-        inverted, found = _inversion_table(u, jnp.where(small, count, 0.0), q)
+        inverted, found = _inversion_table(u, jnp.where(small, count, 0.0), q, steps)
         x, stands = jnp.where(small, inverted, x), jnp.where(small, found, stands)
-    return jnp.where(stands, jnp.where(flip, count - x, x), -1.0)
+    unfinished = -2.0 if steps < INVERSION_STEPS else -1.0
+    return jnp.where(stands, jnp.where(flip, count - x, x), jnp.where(small, unfinished, -1.0))
+
+
+def _first_proposal(u, v, count, prob):
+    """``_binomial_proposal`` with the full table, bitwise, at the cost of a FIRST_STEPS table:
+    the few elements whose uniform lies beyond the short table (-2) are finished with the full
+    one from the same uniforms, in a branch taken only when some element needs it."""
+    x = _binomial_proposal(u, v, count, prob, steps=FIRST_STEPS)
+    return jax.lax.cond(jnp.any(x == -2), lambda: jnp.where(x == -2, _binomial_proposal(u, v, count, prob), x),
+                        lambda: x)
 
 
 def _unit(*words):
@@ -335,7 +355,7 @@ def _chain(words, n, p, first_slot):
         count, prob = left.reshape(-1), share[j].reshape(-1)
         u, v = _uniform_pair(stream, 0, count.dtype)
         unusable = ~jnp.isfinite(count * prob)  # NaN or inf in n or p: NaN counts, not a hang
-        x = jnp.where(unusable, jnp.nan, _binomial_proposal(u, v, count, prob))
+        x = jnp.where(unusable, jnp.nan, _first_proposal(u, v, count, prob))
         ok = (x >= 0) | unusable
         drawn = jnp.minimum(_redraw(x, ok, count, prob, stream), count).reshape(rows, lanes)
         return left - drawn, drawn

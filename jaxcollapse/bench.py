@@ -124,8 +124,9 @@ def gaussian_floor(seeds: int, n: int, generations: int) -> float:
 
     kernel = jax.jit(jax.vmap(one))
     devices = jax.local_device_count()
+    mesh = Mesh(np.asarray(jax.local_devices()), ("seeds",))
     indices = jax.device_put(jnp.arange(-(-seeds // devices) * devices, dtype=jnp.uint32),
-                             NamedSharding(Mesh(np.asarray(jax.local_devices()), ("seeds",)), PartitionSpec("seeds")))
+                             NamedSharding(mesh, PartitionSpec("seeds")))
     jax.block_until_ready(kernel(indices))
     return min(_timed(lambda: jax.block_until_ready(kernel(indices))) for _ in range(2))
 

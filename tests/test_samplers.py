@@ -221,7 +221,7 @@ def test_multinomial_other_layouts_match_scipy(p):
 
 
 def test_inversion_table_is_exact():
-    """Every float32 uniform (2^23 of them) through the first-pass proposal at means <= 10,
+    """Every float32 uniform (2^23 of them) through the full-table proposal at means <= 10,
     with and without the flip at p > 1/2: the share of uniforms giving x is the binomial pmf to
     1e-6 (float32 rounding of the CDF), and under 1e-5 of them are sent to a redraw."""
     import jax
@@ -245,22 +245,24 @@ def test_threefry_matches_jax():
     import jax
     from jax.extend.random import threefry2x32_p
 
-    from jaxcollapse.models.categorical import threefry2x32
+    from jaxcollapse.models.categorical import _threefry2x32
 
     words = np.random.default_rng(7).integers(0, 2**32, size=(4, 4096), dtype=np.uint32)
     words[:, :4] = [[0, 0, 2**32 - 1, 2**32 - 1], [0, 2**32 - 1, 0, 2**32 - 1], [0, 1, 2, 3], [2**32 - 1] * 4]
-    ours = jax.jit(threefry2x32)(*words)
+    ours = jax.jit(_threefry2x32)(*words)
     theirs = jax.jit(threefry2x32_p.bind)(*words)
     for a, b in zip(ours, theirs):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 def test_first_pass_equals_the_full_table():
-    """The first pass (a FIRST_STEPS table, finished with the full one where a uniform lies
-    beyond it) gives bitwise the full table's proposals over every float32 uniform, in cases
-    where the finishing branch is taken (the short table runs out) and where it is not."""
+    """The first pass (a FIRST_STEPS table) gives bitwise the full table's proposals. In float32
+    over every uniform, where the short table runs out for some (CDF rounding) and where it does
+    not; in float64 on uniforms between F(FIRST_STEPS - 1) and F(43), which only the finishing
+    branch (the full table from the same uniforms) turns into draws of 32 ... 43."""
     import jax
     import jax.numpy as jnp
+    from scipy import stats
 
     from jaxcollapse.models.categorical import FIRST_STEPS, _binomial_proposal, _first_proposal
 
@@ -272,7 +274,16 @@ def test_first_pass_equals_the_full_table():
         np.testing.assert_array_equal(np.asarray(jax.jit(_first_proposal)(*args)),
                                       np.asarray(jax.jit(_binomial_proposal)(*args)))
         ran_out += int(np.sum(np.asarray(short(*args)) == -2))
-    assert ran_out > 0  # the finishing branch was exercised
+    assert ran_out > 0
+
+    jax.config.update("jax_enable_x64", True)
+    count, prob = 10_000, 0.001
+    low, high = stats.binom.cdf([FIRST_STEPS - 1, 43], count, prob)
+    u = jnp.asarray(np.concatenate([np.linspace(low, high, 1000)[1:-1], np.linspace(0, 1, 1000, endpoint=False)]))
+    args = (u, u, jnp.full_like(u, count), jnp.full_like(u, prob))
+    first = np.asarray(jax.jit(_first_proposal)(*args))
+    np.testing.assert_array_equal(first, np.asarray(jax.jit(_binomial_proposal)(*args)))
+    assert np.all(np.asarray(short(*args))[:998] == -2) and np.all((first[:998] >= FIRST_STEPS) & (first[:998] <= 43))
 
 
 def test_redraw_proposals_match_scipy():

@@ -114,9 +114,9 @@ def inversion_bound(mean, variance, largest=jnp.inf):
 
 
 def _btrs_constants(count, q):
-    """BTRS's per-element constants (Hoermann 1993, step 0). Where BTRS runs, n q >= 10 and
-    q <= 1/2, so the mode m and n - m are both >= 10 and their Stirling corrections need only the
-    series (the table's selects would never fire)."""
+    """BTRS's per-element constants (Hoermann 1993, step 0). Where BTRS runs, count q > 10 and
+    q <= 1/2, so the mode m and count - m are both >= 10 and their Stirling corrections need only
+    the series (the table's selects would never fire)."""
     stddev = jnp.sqrt(count * q * (1 - q))
     b = 1.15 + 2.53 * stddev
     mode = jnp.floor((count + 1) * q)
@@ -211,12 +211,12 @@ def threefry_if_shared(key: PRNGKeyArray) -> PRNGKeyArray:
 
 # ---- multinomial on a batch of lanes ---------------------------------------------------------
 # A custom vmap rule folds every vmapped axis into one lane axis, laid out last. Element
-# (category slot s, lane l) draws its i-th proposal's uniforms from threefry2x32(key words of
+# (category slot s, lane l) draws its i-th proposal's uniforms from _threefry2x32(key words of
 # lane l, counter (s, i)): its draw depends on its own lane's key only, never on the batch, the
 # chunk size or which redraw buffer served it.
 
 INVERSION_STEPS = 44  # x = 0..43 covers the bound floor(10 + 10 sqrt(10 + 1)) of every mean <= 10
-FIRST_STEPS = 32  # the first pass's table: P(X >= 32) < 2e-7 at means <= 10; the rest finish at 44
+FIRST_STEPS = 32  # the first pass's table: past it each term is < 3e-8 and the tail < 3e-8 at means <= 10
 RETRY_SHARE = 12  # a redraw round gathers up to 1/12 of a column's elements (5-15% reject)
 REDRAW_BATCH = 3  # proposals per redraw batch; BTRS rejects a whole batch with P < 0.27^3
 
@@ -226,9 +226,10 @@ def _inversion_table(u, count, q, steps=INVERSION_STEPS):
     F(i) = sum_{j <= i} p(j), p(j + 1) = p(j) (count - j) / (j + 1) q / (1 - q). ``found`` is
     F(last) >= u; it fails only past mean + 10 sd (P < 1e-12) or by float rounding of F.
 
-    The factor count - j is carried (``left``, exact in floats) rather than built from a
-    constant per term: one constant per term keeps the 44 terms in registers, 3.7x faster and
-    half the compile time. From j = count on the factor is 0 or negative and the mass exactly 0."""
+    The factor count - j is carried (``left``) rather than built from a constant per term: one
+    constant per term keeps the terms in registers, 3.7x faster. For integer counts (below 2^24
+    in float32) ``left`` is exact, and from j = count on the factor is 0 or negative and the
+    mass exactly 0."""
     ratio = q / (1 - q)
     mass = jnp.exp(count * jnp.log1p(-q))
     cdf, left = mass, count
@@ -262,10 +263,15 @@ def _binomial_proposal(u, v, count, prob, inversion=True, steps=INVERSION_STEPS)
 
 
 def _first_proposal(u, v, count, prob):
-    """``_binomial_proposal`` with the full table, bitwise, at the cost of a FIRST_STEPS table:
-    the few elements whose uniform lies beyond the short table (-2) are finished with the full
-    one from the same uniforms, in a branch taken only when some element needs it."""
+    """``_binomial_proposal`` with the full table, bitwise, at the cost of a FIRST_STEPS table.
+    In float32 the terms past it (each < 3e-8 at means <= 10) are under half an ulp of a CDF
+    that is within 1e-7 of 1, so they never change it: an element the short table does not
+    reach (-2) is not reached by the full one either (-1). In float64 they do count: those
+    elements are finished with the full table from the same uniforms, in a branch taken only
+    when some element needs it."""
     x = _binomial_proposal(u, v, count, prob, steps=FIRST_STEPS)
+    if u.dtype == jnp.float32:
+        return jnp.maximum(x, -1.0)
     return jax.lax.cond(jnp.any(x == -2), lambda: jnp.where(x == -2, _binomial_proposal(u, v, count, prob), x),
                         lambda: x)
 
@@ -278,21 +284,10 @@ def _unit(*words):
     return jax.lax.bitcast_convert_type(wide | np.uint64(0x3FF0000000000000), jnp.float64) - 1.0
 
 
-def _uniform_pair(stream, index, dtype):
-    """Proposal ``index`` of each element: uniforms (u, v) from threefry2x32 of its lane's key
-    words with the counter (slot, index) (one hash in float32, two in float64). stream = (key
-    word 1, key word 2, slot), uint32 arrays of one shape."""
-    k1, k2, slot = stream
-    index = jnp.broadcast_to(index, slot.shape).astype(jnp.uint32)
-    if dtype == jnp.float32:
-        return tuple(map(_unit, threefry2x32(k1, k2, slot, index)))
-    return _unit(*threefry2x32(k1, k2, slot, 2 * index)), _unit(*threefry2x32(k1, k2, slot, 2 * index + 1))
-
-
 THREEFRY_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 
 
-def threefry2x32(k1, k2, x1, x2):
+def _threefry2x32(k1, k2, x1, x2):
     """Threefry-2x32, 20 rounds (Salmon et al. 2011), bitwise ``jax.extend.random.threefry2x32_p``
     (tested), with the rounds unrolled: JAX lowers the primitive on a CPU as a loop over groups
     of rounds, one pass over memory each, 4.7x slower; unrolled it fuses with its consumer."""
@@ -305,6 +300,17 @@ def threefry2x32(k1, k2, x1, x2):
         x1 = x1 + keys[(group + 1) % 3]
         x2 = x2 + keys[(group + 2) % 3] + np.uint32(group + 1)
     return x1, x2
+
+
+def _uniform_pair(stream, index, dtype):
+    """Proposal ``index`` of each element: uniforms (u, v) from threefry2x32 of its lane's key
+    words with the counter (slot, index) (one hash in float32, two in float64). stream = (key
+    word 1, key word 2, slot), uint32 arrays of one shape."""
+    k1, k2, slot = stream
+    index = jnp.broadcast_to(index, slot.shape).astype(jnp.uint32)
+    if dtype == jnp.float32:
+        return tuple(map(_unit, _threefry2x32(k1, k2, slot, index)))
+    return _unit(*_threefry2x32(k1, k2, slot, 2 * index)), _unit(*_threefry2x32(k1, k2, slot, 2 * index + 1))
 
 
 def _proposals(stream, batch, count, prob, live):

@@ -258,8 +258,8 @@ def _binomial_proposal(u, v, count, prob, inversion=True, steps=INVERSION_STEPS)
     if inversion:
         inverted, found = _inversion_table(u, jnp.where(small, count, 0.0), q, steps)
         x, stands = jnp.where(small, inverted, x), jnp.where(small, found, stands)
-    unfinished = -2.0 if steps < INVERSION_STEPS else -1.0
-    return jnp.where(stands, jnp.where(flip, count - x, x), jnp.where(small, unfinished, -1.0))
+    rejected = jnp.where(small, -2.0, -1.0) if steps < INVERSION_STEPS else -1.0
+    return jnp.where(stands, jnp.where(flip, count - x, x), rejected)
 
 
 def _first_proposal(u, v, count, prob):

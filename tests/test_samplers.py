@@ -287,9 +287,9 @@ def test_first_pass_equals_the_full_table():
 
 
 def test_redraw_proposals_match_scipy():
-    """The redraw's batches (``_proposals``, which skips the inversion table when no live
-    element needs it) on 200,000 elements, inversion and BTRS side by side: the first standing
-    proposal of batch 0 against scipy's pmf, as above."""
+    """The redraw's batches (``_proposals``) on 100,000 elements each: inversion with the table,
+    BTRS with it and without it (the redraw skips the table when no element needs it). The
+    first standing proposal of batch 0 against scipy's pmf, as above."""
     import jax
     import jax.numpy as jnp
     from scipy import stats
@@ -298,12 +298,27 @@ def test_redraw_proposals_match_scipy():
 
     m = 100_000
     stream = tuple(jnp.arange(m, dtype=jnp.uint32) * w for w in (3, 5, 7))
-    for count, prob in [(20, 0.35), (400, 0.3)]:
+    for count, prob, inversion in [(20, 0.35, True), (400, 0.3, True), (400, 0.3, False)]:
         count_, prob_ = jnp.full(m, count, jnp.float32), jnp.full(m, prob, jnp.float32)
-        x, stands = jax.jit(_proposals)(stream, jnp.zeros(m, jnp.int32), count_, prob_, jnp.ones(m, bool))
-        x = np.asarray(x)[np.asarray(stands)].astype(np.int64)
+        x = np.asarray(jax.jit(_proposals, static_argnums=4)(stream, 0, count_, prob_, inversion))
+        x = x[x >= 0].astype(np.int64)
         assert x.size > 0.99 * m
         _chi_square_holds(x, lambda c: stats.binom.pmf(c, count, prob), count * prob, count * prob * (1 - prob))
+
+
+@pytest.mark.parametrize("total,rate", [(4000, 0.05), (4000, 0.3), (800, 0.1), (37, 0.5), (64, 0.0), (64, 1.0), (1, 1.0)])
+def test_first_true_is_nonzero(total, rate):
+    """The redraw's compaction gives ``jnp.nonzero``'s padded indices, for buffers shorter and
+    longer than the true count and sizes that are not a multiple of the 32-bit word."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxcollapse.models.categorical import _first_true
+
+    mask = jnp.asarray(np.random.default_rng(total).uniform(size=total) < rate)
+    for size in (1, max(1, total // 12), total + 3):
+        expected = np.asarray(jnp.nonzero(mask, size=size, fill_value=total)[0])
+        np.testing.assert_array_equal(np.asarray(jax.jit(_first_true, static_argnums=1)(mask, size)), expected)
 
 
 def test_multinomial_edge_inputs():

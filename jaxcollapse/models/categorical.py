@@ -27,7 +27,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 SHAPES = ("dirichlet", "uniform", "zipf")
 
@@ -313,37 +313,65 @@ def _uniform_pair(stream, index, dtype):
     return _unit(*_threefry2x32(k1, k2, slot, 2 * index)), _unit(*_threefry2x32(k1, k2, slot, 2 * index + 1))
 
 
-def _proposals(stream, batch, count, prob, live):
+def _proposals(stream, batch, count, prob, inversion):
     """Batch ``batch`` of each element (its proposals 1 + REDRAW_BATCH batch, ...): the first
-    that stands, and whether one did. The inversion table is computed only if a ``live``
-    element needs it."""
+    that stands, or -1. ``inversion=False`` skips the inversion table (no element needs it)."""
     shape = (REDRAW_BATCH,) + count.shape
     index = 1 + batch * REDRAW_BATCH + jax.lax.broadcasted_iota(jnp.int32, shape, 0)
     u, v = _uniform_pair(tuple(jnp.broadcast_to(a, shape) for a in stream), index, count.dtype)
-    small = live & (count * _folded(prob)[1] <= INVERSION_MAX_MEAN)
-    x = jax.lax.cond(jnp.any(small), lambda: _binomial_proposal(u, v, count, prob, True),
-                     lambda: _binomial_proposal(u, v, count, prob, False))
-    first = jnp.take_along_axis(x, jnp.argmax(x >= 0, axis=0)[None], 0)[0]
-    return first, first >= 0
+    x = _binomial_proposal(u, v, count, prob, inversion)
+    return jnp.take_along_axis(x, jnp.argmax(x >= 0, axis=0)[None], 0)[0]
 
 
-def _redraw(x, ok, count, prob, stream):
-    """Replace every element whose first proposal did not stand (all arrays flat). Each round
-    gathers up to 1/RETRY_SHARE of the elements still left and gives each its next batch of
-    proposals (``_proposals``); rounds repeat while any element is left."""
-    if x.shape[0] == 0:
+def _first_true(mask: Bool[Array, " n"], size: int) -> Int[Array, " size"]:
+    """``jnp.nonzero(mask, size=size, fill_value=n)[0]``, 2-4x faster on a CPU: the mask packed
+    into 32-bit words, the word holding the s-th true element found by a binary search over the
+    words' running population counts, and its bit by a binary search over the word's popcounts."""
+    total = mask.shape[0]
+    words_n = -(-total // 32)
+    bits = jnp.pad(mask, (0, words_n * 32 - total)).reshape(words_n, 32).astype(jnp.uint32)
+    words = jnp.sum(bits << jnp.arange(32, dtype=jnp.uint32), axis=1, dtype=jnp.uint32)
+    counts = jax.lax.population_count(words).astype(jnp.int32)
+    ends = jnp.cumsum(counts)  # true elements in words 0..w
+    slot = jnp.arange(size, dtype=jnp.int32)
+    word = jnp.searchsorted(ends, slot, side="right", method="scan_unrolled").astype(jnp.int32)
+    found = jnp.minimum(word, words_n - 1)
+    rank = slot - (ends[found] - counts[found])  # the slot's rank among its word's true bits
+    bit = jnp.zeros_like(slot)
+    for step in (16, 8, 4, 2, 1):
+        below = jax.lax.population_count(words[found] & ((np.uint32(1) << (bit + step).astype(jnp.uint32)) - 1))
+        bit = jnp.where(below.astype(jnp.int32) <= rank, bit + step, bit)
+    return jnp.where(word < words_n, found * 32 + bit, total)
+
+
+def _redraw(x, count, prob, stream):
+    """Replace every element whose first proposal did not stand, x < 0 (all arrays flat). Up to
+    1/RETRY_SHARE of them are gathered (``_first_true``) and given batch after batch of
+    proposals (``_proposals``) until each has one that stands; then the next gathering, while
+    any is left. An element's proposals depend on its own stream only, never on which
+    gathering served it, so the draw does not depend on the batch."""
+    total = x.shape[0]
+    if total == 0:
         return x
-    size = max(1, x.shape[0] // RETRY_SHARE)
 
-    def round_(carry):
-        x, ok, batch = carry
-        index = jnp.nonzero(~ok, size=size, fill_value=x.shape[0])[0]  # padded with an index past the end
-        at = jnp.minimum(index, x.shape[0] - 1)
-        drawn, stands = _proposals(tuple(a[at] for a in stream), batch[at], count[at], prob[at], index < x.shape[0])
-        return (x.at[index].set(drawn, mode="drop"), ok.at[index].set(stands, mode="drop"),
-                batch.at[index].add(1, mode="drop"))
+    def serve(x):
+        index = _first_true(x < 0, max(1, total // RETRY_SHARE))  # padded with an index past the end
+        at = jnp.minimum(index, total - 1)
+        sub, c, p = tuple(a[at] for a in stream), count[at], prob[at]
 
-    return jax.lax.while_loop(lambda c: ~jnp.all(c[1]), round_, (x, ok, jnp.zeros(x.shape, jnp.int32)))[0]
+        def until_all_stand(inversion):
+            def batch(carry):
+                drawn, b = carry
+                return jnp.where(drawn < 0, _proposals(sub, b, c, p, inversion), drawn), b + 1
+
+            start = (jnp.where(index < total, -1.0, 0.0).astype(x.dtype), 0)
+            return jax.lax.while_loop(lambda carry: jnp.any(carry[0] < 0), batch, start)[0]
+
+        small = (index < total) & (c * _folded(p)[1] <= INVERSION_MAX_MEAN)
+        drawn = jax.lax.cond(jnp.any(small), lambda: until_all_stand(True), lambda: until_all_stand(False))
+        return x.at[index].set(drawn, mode="drop")
+
+    return jax.lax.while_loop(lambda x: jnp.any(x < 0), serve, x)
 
 
 def _chain(words, n, p, first_slot):
@@ -362,9 +390,8 @@ def _chain(words, n, p, first_slot):
         count, prob = left.reshape(-1), share[j].reshape(-1)
         u, v = _uniform_pair(stream, 0, count.dtype)
         unusable = ~jnp.isfinite(count * prob)  # NaN or inf in n or p: NaN counts, not a hang
-        x = jnp.where(unusable, jnp.nan, _first_proposal(u, v, count, prob))
-        ok = (x >= 0) | unusable
-        drawn = jnp.minimum(_redraw(x, ok, count, prob, stream), count).reshape(rows, lanes)
+        x = jnp.where(unusable, jnp.nan, _first_proposal(u, v, count, prob))  # NaN < 0 is False
+        drawn = jnp.minimum(_redraw(x, count, prob, stream), count).reshape(rows, lanes)
         return left - drawn, drawn
 
     left, counts = jax.lax.scan(column, n, jnp.arange(p.shape[0] - 1))

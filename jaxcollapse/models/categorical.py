@@ -14,9 +14,9 @@ Two binomial samplers, both exact, shaped for ``vmap`` (where every lane execute
   batch, lanes on the last axis. Each conditional binomial is one fixed-cost proposal for every
   element (a 32-term inversion table, in float64 finished to 44 terms for the rare uniform
   beyond it, and one BTRS proposal, from one Threefry hash); only the 5-15% that rejected are
-  gathered (``jnp.nonzero``) and redrawn. Loops that run to the slowest lane made the per-lane
-  form 10x slower than numpy on a CPU; this one runs at 1.0-1.8x numpy vectorised over seeds
-  (benchmarks/README, "Stop 38" and "Stop 39").
+  gathered (``_first_true``) and given proposals until every one stands (``_redraw``). Loops
+  that run to the slowest lane made the per-lane form 10x slower than numpy on a CPU; this one
+  runs at 1.5-1.8x numpy vectorised over seeds (benchmarks/README, "Stop 38" to "Stop 40").
 
 ``multinomial`` chains the conditional binomials in two stages of ~sqrt(K) steps each: block
 totals, then the categories inside every block at once (one compiled binomial per stage).

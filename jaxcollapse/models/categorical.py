@@ -324,9 +324,9 @@ def _proposals(stream, batch, count, prob, inversion):
 
 
 def _first_true(mask: Bool[Array, " n"], size: int) -> Int[Array, " size"]:
-    """``jnp.nonzero(mask, size=size, fill_value=n)[0]``, 2-4x faster on a CPU: the mask packed
-    into 32-bit words, the word holding the s-th true element found by a binary search over the
-    words' running population counts, and its bit by a binary search over the word's popcounts."""
+    """``jnp.nonzero(mask, size=size, fill_value=n)[0]`` at about half its cost on a CPU: the
+    mask packed into 32-bit words, the word holding the s-th true element found by a binary
+    search over the words' running population counts, its bit by one over the word's popcounts."""
     total = mask.shape[0]
     words_n = -(-total // 32)
     bits = jnp.pad(mask, (0, words_n * 32 - total)).reshape(words_n, 32).astype(jnp.uint32)

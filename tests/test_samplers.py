@@ -322,8 +322,9 @@ def test_first_true_is_nonzero(total, rate):
 
 
 def test_multinomial_edge_inputs():
-    """Raw uint32 keys draw what their typed keys draw; a non-finite n or p gives NaN counts
-    instead of a hang; an empty batch has shape (0, K); a gradient through it is zero."""
+    """Raw uint32 keys draw what their typed keys draw; a non-finite n or p, or a negative n
+    (which hung where p > 1/2), gives NaN counts instead of a hang or zeros; an empty batch has
+    shape (0, K); a gradient through it is zero."""
     import jax
     import jax.numpy as jnp
 
@@ -337,6 +338,8 @@ def test_multinomial_edge_inputs():
     assert np.array_equal(typed, raw, equal_nan=True)
     assert np.all(np.isnan(typed[1])) and np.all(np.isnan(typed[3])) and np.all(typed[[0, 2]].sum(1) == [100, 5])
     assert np.all(np.isnan(multinomial(keys[0], 10, jnp.array([jnp.inf, 1.0, 1.0]))))
+    assert np.all(np.isnan(multinomial(keys[0], 5, jnp.array([jnp.nan, 0.7]))))
+    assert np.all(np.isnan(multinomial(keys[0], -3, jnp.array([0.9, 0.1]))))
     assert batched(keys[:0], n[:0], p).shape == (0, 3)
     assert np.all(np.asarray(jax.grad(lambda q: jnp.sum(multinomial(keys[0], 100, q)))(p)) == 0)
 

@@ -380,7 +380,8 @@ def _chain(words, n, p, first_slot):
     columns. p [k, rows, lanes], n [rows, lanes], words: the lanes' key words [2, lanes].
     Element (j, r, l) draws from the stream (words[:, l], slot first_slot + j rows + r)."""
     tail = jnp.cumsum(p[::-1], axis=0)[::-1]  # p_j + ... + p_{k-1}, without cancellation
-    share = jnp.clip(jnp.where(tail > 0, p / jnp.where(tail > 0, tail, 1.0), 0.0), 0.0, 1.0)
+    empty = jnp.where(jnp.isnan(tail), jnp.nan, 0.0)  # a NaN in p stays NaN (NaN counts)
+    share = jnp.clip(jnp.where(tail > 0, p / jnp.where(tail > 0, tail, 1.0), empty), 0.0, 1.0)
     rows, lanes = n.shape
     k1, k2 = (jnp.broadcast_to(w, (rows, lanes)).reshape(-1) for w in words)
     row = jnp.broadcast_to(jnp.arange(rows, dtype=jnp.uint32)[:, None], (rows, lanes)).reshape(-1)
@@ -389,7 +390,7 @@ def _chain(words, n, p, first_slot):
         stream = (k1, k2, (first_slot + j * rows).astype(jnp.uint32) + row)
         count, prob = left.reshape(-1), share[j].reshape(-1)
         u, v = _uniform_pair(stream, 0, count.dtype)
-        unusable = ~jnp.isfinite(count * prob)  # NaN or inf in n or p: NaN counts, not a hang
+        unusable = ~jnp.isfinite(count * prob) | (count < 0)  # NaN, inf or n < 0: NaN counts, not a hang
         x = jnp.where(unusable, jnp.nan, _first_proposal(u, v, count, prob))  # NaN < 0 is False
         drawn = jnp.minimum(_redraw(x, count, prob, stream), count).reshape(rows, lanes)
         return left - drawn, drawn
@@ -433,8 +434,8 @@ def _multinomial_lanes_batched(axis_size, in_batched, keys, n, p):
 def multinomial(key: PRNGKeyArray, n: Int[Array, ""], p: Float[Array, " k"]) -> Float[Array, " k"]:
     """Multinomial(n, p) counts by about K conditional binomials in two stages of ~sqrt(K) steps,
     cost independent of n. Under vmap all lanes are drawn together (see the section above);
-    a lane's counts depend on its key, n and p only. A non-finite n or p gives NaN counts (not
-    a hang); the counts carry no gradient; half-precision p is drawn in float32."""
+    a lane's counts depend on its key, n and p only. A non-finite n or p, or a negative n, gives
+    NaN counts (not a hang); the counts carry no gradient; half-precision p is drawn in float32."""
     if not jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
         key = jax.random.wrap_key_data(key)  # a raw uint32 key of the default implementation
     dtype = jnp.promote_types(p.dtype, jnp.float32)

@@ -148,6 +148,12 @@ def _btrs_attempts(key, count, const):
     return jnp.take_along_axis(x, jnp.argmax(accept, axis=0)[None], 0)[0], jnp.any(accept, axis=0)
 
 
+def _inverts(count, q):
+    """Where a Binomial(count, q) draw (q after the fold, <= 1/2) takes the inversion side:
+    mean <= INVERSION_MAX_MEAN; elsewhere BTRS."""
+    return count * q <= INVERSION_MAX_MEAN
+
+
 def _folded(prob):
     """(flip, q): the samplers draw Binomial(count, q), q = min(p, 1 - p), and flip the draw to
     count - x where p > 1/2; q sets which side (inversion or BTRS) an element takes."""
@@ -162,7 +168,7 @@ def binomial(key: PRNGKeyArray, count: Float[Array, "*b"], prob: Float[Array, "*
     vmapped batch pays for both branches only where its lanes really are mixed."""
     count = jnp.asarray(count, prob.dtype)
     flip, q = _folded(prob)
-    small = count * q <= INVERSION_MAX_MEAN
+    small = _inverts(count, q)
     k_inversion, k_btrs = jax.random.split(key)
     n_small = jnp.where(small, count, 0.0)
     ratio = q / (1 - q)
@@ -252,7 +258,7 @@ def _binomial_proposal(u, v, count, prob, inversion=True, steps=INVERSION_STEPS)
     lies beyond the shorter table is -2 (``_first_proposal`` finishes it). One output array, so
     that XLA computes the proposal in one fusion (two outputs made it compute it twice)."""
     flip, q = _folded(prob)
-    small = count * q <= INVERSION_MAX_MEAN
+    small = _inverts(count, q)
     count_btrs = jnp.where(small, 1e4, count)  # a valid dummy where inversion is used
     x, stands = _btrs_proposal(u, v, count_btrs, _btrs_constants(count_btrs, jnp.where(small, 0.5, q)))
     if inversion:
@@ -367,8 +373,8 @@ def _redraw(x, count, prob, stream):
             start = (jnp.where(index < total, -1.0, 0.0).astype(x.dtype), 0)
             return jax.lax.while_loop(lambda carry: jnp.any(carry[0] < 0), batch, start)[0]
 
-        small = (index < total) & (c * _folded(p)[1] <= INVERSION_MAX_MEAN)
-        drawn = jax.lax.cond(jnp.any(small), lambda: until_all_stand(True), lambda: until_all_stand(False))
+        inverts = jnp.any((index < total) & _inverts(c, _folded(p)[1]))
+        drawn = jax.lax.cond(inverts, lambda: until_all_stand(True), lambda: until_all_stand(False))
         return x.at[index].set(drawn, mode="drop")
 
     return jax.lax.while_loop(lambda x: jnp.any(x < 0), serve, x)

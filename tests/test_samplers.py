@@ -245,11 +245,11 @@ def test_threefry_matches_jax():
     import jax
     from jax.extend.random import threefry2x32_p
 
-    from jaxcollapse.models.categorical import _threefry2x32
+    from jaxcollapse.models.lanes import threefry2x32
 
     words = np.random.default_rng(7).integers(0, 2**32, size=(4, 4096), dtype=np.uint32)
     words[:, :4] = [[0, 0, 2**32 - 1, 2**32 - 1], [0, 2**32 - 1, 0, 2**32 - 1], [0, 1, 2, 3], [2**32 - 1] * 4]
-    ours = jax.jit(_threefry2x32)(*words)
+    ours = jax.jit(threefry2x32)(*words)
     theirs = jax.jit(threefry2x32_p.bind)(*words)
     for a, b in zip(ours, theirs):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
@@ -359,6 +359,69 @@ def test_multinomial_in_float64():
     assert counts.dtype == np.float64 and np.all(counts.sum(axis=1) == 500)
     se = np.sqrt(500 * p * (1 - p) / counts.shape[0])
     assert np.all(np.abs(counts.mean(axis=0) - 500 * p) < 4 * se)
+
+
+@pytest.mark.parametrize("x64", [False, True], ids=["float32", "float64"])
+def test_standard_normal_lanes_are_jax_normals(x64):
+    """The lanes-last normals (one unrolled Threefry hash fused with the transform) are bitwise
+    ``jax.random.normal(key, (rows, 1))``, lane by lane, in float32 and float64."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxcollapse.models.lanes import standard_normal_lanes
+
+    jax.config.update("jax_enable_x64", x64)
+    dtype = jnp.float64 if x64 else jnp.float32
+    keys = jax.random.split(jax.random.key(11), 257)
+    ours = jax.jit(lambda k: standard_normal_lanes(k, 100, dtype))(keys)
+    theirs = jax.jit(jax.vmap(lambda k: jax.random.normal(k, (100, 1), dtype)[:, 0]))(keys)
+    assert ours.dtype == dtype
+    np.testing.assert_array_equal(np.asarray(ours).T, np.asarray(theirs))
+
+
+def test_explicit_standard_batches_match_a_float64_reference():
+    """The explicit sampler's 1-d batches (lanes-last sums) against numpy in float64 on the same
+    normals: count, mean and scatter root of consecutive batches, for one batch, two, an empty
+    one, a batch of one sample (root exactly 0, as the shifted form gives it) and batches that
+    overrun the rows (truncated). Under two nested vmaps every lane equals its own call alone,
+    bitwise; an rbg key takes the generic path and gives the same statistics."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxcollapse.models.gaussian import standard_batches
+
+    keys = jax.random.split(jax.random.key(3), 12)
+    rows = 100
+    normals = np.asarray(jax.vmap(lambda k: jax.random.normal(k, (rows, 1))[:, 0])(keys), np.float64)
+    draw = jax.jit(jax.vmap(lambda k, c: standard_batches(k, tuple(c), 1, "explicit", rows)))
+    for counts in [(100,), (30, 70), (0, 40), (1,), (1, 1), (60, 60), (7, 0)]:
+        got = draw(keys, jnp.tile(jnp.asarray(counts), (12, 1)))
+        start = 0
+        for i, c in enumerate(counts):
+            block = normals[:, start:min(start + c, rows)]
+            start += c
+            count = block.shape[1]
+            mean = block.mean(axis=1) if count else np.zeros(12)
+            root = np.sqrt(((block - mean[:, None]) ** 2).sum(axis=1)) if count else np.zeros(12)
+            np.testing.assert_array_equal(np.asarray(got[i].count), count)
+            np.testing.assert_allclose(np.asarray(got[i].mean[:, 0]), mean, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(np.asarray(got[i].root[:, 0, 0]), root, rtol=1e-5, atol=1e-6)
+            if count <= 1:
+                assert np.all(np.asarray(got[i].root) == 0) and np.all(np.asarray(got[i].log_det) == -np.inf)
+
+    grid = jnp.asarray([[[30, 50]] * 4, [[70, 10]] * 4, [[5, 95]] * 4])  # [3 points, 4 seeds, 2 batches]
+    nested = jax.jit(jax.vmap(jax.vmap(lambda k, c: standard_batches(k, tuple(c), 1, "explicit", rows))))(
+        keys.reshape(3, 4), grid)
+    flat = draw(keys, grid.reshape(12, 2))  # the same 12 lanes: XLA may round another width differently
+    for a, b in zip(jax.tree.leaves(flat), jax.tree.leaves(nested)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b).reshape(a.shape))
+    np.testing.assert_allclose(np.asarray(flat[0].mean[:, 0]), np.r_[normals[:4, :30].mean(1), normals[4:8, :70].mean(1),
+                                                                     normals[8:, :5].mean(1)], rtol=1e-5, atol=1e-6)
+
+    rbg = jax.random.split(jax.random.key(3, impl="rbg"), 12)
+    got = draw(rbg, jnp.tile(jnp.asarray((30, 70)), (12, 1)))
+    z = np.asarray(jax.vmap(lambda k: jax.random.normal(k, (rows, 1))[:, 0])(rbg), np.float64)
+    np.testing.assert_allclose(np.asarray(got[1].mean[:, 0]), z[:, 30:].mean(axis=1), rtol=1e-5, atol=1e-6)
 
 
 GAMMA_SHAPES = [0.3, 1.0, 2.5, 49.5, 1e4]  # both sides of the boost at shape 1; Bartlett's dummy 1e4

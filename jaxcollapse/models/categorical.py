@@ -29,6 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
+from .lanes import lane_batched, threefry2x32, typed_key, unit
+
 SHAPES = ("dirichlet", "uniform", "zipf")
 
 
@@ -216,8 +218,8 @@ def threefry_if_shared(key: PRNGKeyArray) -> PRNGKeyArray:
 
 
 # ---- multinomial on a batch of lanes ---------------------------------------------------------
-# A custom vmap rule folds every vmapped axis into one lane axis, laid out last. Element
-# (category slot s, lane l) draws its i-th proposal's uniforms from _threefry2x32(key words of
+# ``lanes.lane_batched`` folds every vmapped axis into one lane axis, laid out last. Element
+# (category slot s, lane l) draws its i-th proposal's uniforms from threefry2x32(key words of
 # lane l, counter (s, i)): its draw depends on its own lane's key only, never on the batch, the
 # chunk size or which redraw buffer served it.
 
@@ -282,32 +284,6 @@ def _first_proposal(u, v, count, prob):
                         lambda: x)
 
 
-def _unit(*words):
-    """Uniforms in [0, 1) from uint32 words: one word each in float32, two in float64."""
-    if len(words) == 1:
-        return jax.lax.bitcast_convert_type((words[0] >> 9) | np.uint32(0x3F800000), jnp.float32) - 1.0
-    wide = (words[0].astype(jnp.uint64) << 32 | words[1].astype(jnp.uint64)) >> 12
-    return jax.lax.bitcast_convert_type(wide | np.uint64(0x3FF0000000000000), jnp.float64) - 1.0
-
-
-THREEFRY_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
-
-
-def _threefry2x32(k1, k2, x1, x2):
-    """Threefry-2x32, 20 rounds (Salmon et al. 2011), bitwise ``jax.extend.random.threefry2x32_p``
-    (tested), with the rounds unrolled: JAX lowers the primitive on a CPU as a loop over groups
-    of rounds, one pass over memory each, 4.7x slower; unrolled it fuses with its consumer."""
-    keys = (k1, k2, k1 ^ k2 ^ np.uint32(0x1BD11BDA))
-    x1, x2 = x1 + keys[0], x2 + keys[1]
-    for group in range(5):
-        for r in THREEFRY_ROTATIONS[group % 2]:
-            x1 = x1 + x2
-            x2 = x1 ^ ((x2 << np.uint32(r)) | (x2 >> np.uint32(32 - r)))
-        x1 = x1 + keys[(group + 1) % 3]
-        x2 = x2 + keys[(group + 2) % 3] + np.uint32(group + 1)
-    return x1, x2
-
-
 def _uniform_pair(stream, index, dtype):
     """Proposal ``index`` of each element: uniforms (u, v) from threefry2x32 of its lane's key
     words with the counter (slot, index) (one hash in float32, two in float64). stream = (key
@@ -315,8 +291,8 @@ def _uniform_pair(stream, index, dtype):
     k1, k2, slot = stream
     index = jnp.broadcast_to(index, slot.shape).astype(jnp.uint32)
     if dtype == jnp.float32:
-        return tuple(map(_unit, _threefry2x32(k1, k2, slot, index)))
-    return _unit(*_threefry2x32(k1, k2, slot, 2 * index)), _unit(*_threefry2x32(k1, k2, slot, 2 * index + 1))
+        return tuple(map(unit, threefry2x32(k1, k2, slot, index)))
+    return unit(*threefry2x32(k1, k2, slot, 2 * index)), unit(*threefry2x32(k1, k2, slot, 2 * index + 1))
 
 
 def _proposals(stream, batch, count, prob, inversion):
@@ -414,7 +390,7 @@ def block_shape(k: int) -> tuple[int, int]:
     return min(shapes, key=lambda s: (s[0] * s[1], s[0] + s[1], s[0]))
 
 
-@jax.custom_batching.custom_vmap
+@lane_batched
 def _multinomial_lanes(keys: PRNGKeyArray, n: Float[Array, " lanes"], p: Float[Array, "lanes k"]) -> Float[Array, "lanes k"]:
     """Multinomial(n_l, p_l) counts of every lane l, in two stages: the totals of ``blocks``
     blocks of ``width`` categories, then the categories inside every block at once."""
@@ -427,23 +403,12 @@ def _multinomial_lanes(keys: PRNGKeyArray, n: Float[Array, " lanes"], p: Float[A
     return inside.transpose(2, 1, 0).reshape(lanes, blocks * width)[:, :k]
 
 
-@_multinomial_lanes.def_vmap
-def _multinomial_lanes_batched(axis_size, in_batched, keys, n, p):
-    """A vmapped axis becomes more lanes: [axis, lanes, ...] -> [axis x lanes, ...]."""
-    keys, n, p = (a if batched else jnp.broadcast_to(a, (axis_size,) + a.shape)
-                  for a, batched in zip((keys, n, p), in_batched))
-    lanes = keys.shape[1]
-    out = _multinomial_lanes(keys.reshape(-1), n.reshape(-1), p.reshape((-1,) + p.shape[2:]))
-    return out.reshape((axis_size, lanes) + out.shape[1:]), True
-
-
 def multinomial(key: PRNGKeyArray, n: Int[Array, ""], p: Float[Array, " k"]) -> Float[Array, " k"]:
     """Multinomial(n, p) counts by about K conditional binomials in two stages of ~sqrt(K) steps,
     cost independent of n. Under vmap all lanes are drawn together (see the section above);
     a lane's counts depend on its key, n and p only. A non-finite n or p, or a negative n, gives
     NaN counts (not a hang); the counts carry no gradient; half-precision p is drawn in float32."""
-    if not jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-        key = jax.random.wrap_key_data(key)  # a raw uint32 key of the default implementation
+    key = typed_key(key)
     dtype = jnp.promote_types(p.dtype, jnp.float32)
     n, p = jax.lax.stop_gradient((jnp.reshape(n, (1,)).astype(dtype), p.astype(dtype)[None]))
     return _multinomial_lanes(key[None], n, p)[0]

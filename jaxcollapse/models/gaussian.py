@@ -29,6 +29,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .gamma import gamma
+from .lanes import is_threefry, lane_batched, standard_normal_lanes, typed_key
 
 
 class GaussianStats(eqx.Module):
@@ -84,19 +85,45 @@ def stats_from_samples(
 
 def _one_pass_scalar(x: Float[Array, " m"], weight: Float[Array, " m"]) -> GaussianStats:
     """One-dimensional statistics in a single pass, shifted by the first weighted value c:
-    with y = x - c, S1 = sum w y, S2 = sum w y^2, mean = c + S1 / count and scatter =
-    S2 - S1^2 / count (the shifted-data formula; c is one of the samples, so the cancellation
-    is that of data within a few standard deviations of its mean, a few ulps). The three sums are
-    one variadic reduction: XLA draws each sample once, where the two-pass form drew the
-    explicit sampler's normals twice (run 2.4-2.8 s -> 1.0-1.25 s at 10^4 seeds x 100, n = 100)."""
+    with y = x - c, S1 = sum w y, S2 = sum w y^2 (``_scalar_stats``). c is one of the samples, so
+    the cancellation is that of data within a few standard deviations of its mean, a few ulps.
+    The three sums are one variadic reduction, so XLA computes each sample once (the two-pass
+    form computed them twice). The explicit sampler's own 1-d batches take ``_standard_sums``."""
     shift = x[jnp.argmax(weight > 0)]
     y = x - shift
     count, s1, s2 = jax.lax.reduce((weight, weight * y, weight * y * y), (0.0, 0.0, 0.0),
                                    lambda a, b: (a[0] + b[0], a[1] + b[1], a[2] + b[2]), (0,))
+    return _scalar_stats(count, s1, s2, shift)
+
+
+def _scalar_stats(count, s1, s2, shift=0.0) -> GaussianStats:
+    """One-dimensional statistics from the sums of a batch shifted by c (count = sum w,
+    S1 = sum w (x - c), S2 = sum w (x - c)^2): mean = c + S1 / count and scatter =
+    S2 - S1^2 / count, the shifted-data formula. An empty batch has mean 0 and root 0."""
     safe = jnp.maximum(count, 1e-30)
     mean = jnp.where(count > 0, shift + s1 / safe, 0.0)
     root = jnp.sqrt(jnp.maximum(s2 - s1 * (s1 / safe), 0.0)).reshape(1, 1)
     return GaussianStats(count, mean.reshape(1), root, log_det_of_root(root))
+
+
+@lane_batched
+def _standard_sums(keys: PRNGKeyArray, ends: Int[Array, "lanes b"], *, rows: int, dtype) -> Float[Array, "lanes b 3"]:
+    """(count, S1 = sum z, S2 = sum z^2) of every lane's batches: batch i is rows ends[i - 1]
+    .. ends[i] - 1 (ends[-1] = 0) of ``rows`` standard normals, bitwise those of
+    ``jax.random.normal(key, (rows, 1))`` (``lanes.standard_normal_lanes``). Lanes last, so
+    each row's sums update every lane at once, and the count is ends[i] - ends[i - 1] (clipped
+    to the rows), not a third sum: 2-3x faster than the vmapped variadic reduction
+    (benchmarks/README, "Stop 41"). The sums are not shifted: standard normals need no shift
+    (S2 - S1^2 / count loses a few ulps of S2 ~ count, about the scatter's size), and a batch of
+    one sample gets scatter exactly 0 in ``standard_batches``."""
+    z = standard_normal_lanes(keys, rows, dtype)
+    row = jax.lax.broadcasted_iota(jnp.int32, z.shape, 0)
+    bounds = jnp.clip(jnp.concatenate([jnp.zeros_like(ends[:, :1]), ends], axis=1), 0, rows).T  # [b + 1, lanes]
+    out = []
+    for start, end in zip(bounds[:-1], bounds[1:]):
+        inside = jnp.where((row >= start) & (row < end), z, 0.0)
+        out.append(jnp.stack([(end - start).astype(dtype), inside.sum(0), (inside * inside).sum(0)], axis=-1))
+    return jnp.stack(out, axis=1)
 
 
 def merge(a: GaussianStats, b: GaussianStats) -> GaussianStats:
@@ -192,6 +219,13 @@ def standard_batches(
     ``explicit`` draws one ``(n_max, dim)`` block and gives each batch consecutive rows
     (so ``sum(counts) <= n_max``); ``exact`` draws each batch's statistics directly.
     """
+    if sampler == "explicit" and dim == 1 and is_threefry(typed_key(key)):
+        ends = jnp.cumsum(jnp.stack([jnp.asarray(c, jnp.int32) for c in counts]))
+        sums = _standard_sums(typed_key(key)[None], ends[None], rows=n_max, dtype=dtype)[0]
+        # a batch of one sample is its own shift (scatter exactly 0, as in the shifted form)
+        one = sums[:, 0] <= 1
+        return tuple(_scalar_stats(count, jnp.where(alone, 0.0, s1), jnp.where(alone, 0.0, s2), jnp.where(alone, s1, 0.0))
+                     for (count, s1, s2), alone in zip(sums, one))
     if sampler == "explicit":
         z = jax.random.normal(key, (n_max, dim), dtype)
         rows = jnp.arange(n_max)

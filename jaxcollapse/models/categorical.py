@@ -4,19 +4,16 @@ A categorical over K outcomes is summarised by its count vector. ``exact`` draws
 of n tokens directly, ``Multinomial(n, p)`` (conditional binomials, cost flat in n);
 ``explicit`` draws ``n_max`` tokens and counts the first n (n traced).
 
-Two binomial samplers, both exact, shaped for ``vmap`` (where every lane executes every branch):
-
-* ``binomial`` (one draw per lane, for studies that need a few): means <= 10 invert the CDF by
-  subtraction (numpy's BINV) in a loop that runs as long as the largest such draw; larger means
-  run Hoermann's BTRS (1993), ``BTRS_ATTEMPTS`` proposals at a time, in a loop that runs while
-  any lane rejected them all.
-* inside ``multinomial`` (K - 1 draws per lane): a custom vmap rule gives the sampler the whole
-  batch, lanes on the last axis. Each conditional binomial is one fixed-cost proposal for every
-  element (a 32-term inversion table, in float64 finished to 44 terms for the rare uniform
-  beyond it, and one BTRS proposal, from one Threefry hash); only the 5-15% that rejected are
-  gathered (``_first_true``) and given proposals until every one stands (``_redraw``). Loops
-  that run to the slowest lane made the per-lane form 10x slower than numpy on a CPU; this one
-  runs at 1.5-1.8x numpy vectorised over seeds (benchmarks/README, "Stop 38" to "Stop 40").
+One binomial sampler, exact, shaped for ``vmap`` (where every lane executes every branch): a
+custom vmap rule (``lanes.lane_batched``) gives it the whole batch, lanes on the last axis. Each
+binomial is one fixed-cost proposal for every element (a 32-term inversion table, in float64
+finished to 44 terms for the rare uniform beyond it, and one BTRS proposal, Hoermann 1993, from
+one Threefry hash); only the 5-15% that rejected are gathered (``_first_true``) and given
+proposals until every one stands (``_redraw``). ``binomial`` draws one per element of its
+arguments; ``multinomial`` K - 1 per lane. Per-lane loops that run to the slowest lane made the
+multinomial 10x slower than numpy on a CPU; this runs at 1.5-1.8x numpy vectorised over seeds
+(benchmarks/README, "Stop 38" to "Stop 40"), and ``binomial`` 5-6x faster than its per-lane
+loops did in ``contaminated-mean`` ("Stop 41").
 
 ``multinomial`` chains the conditional binomials in two stages of ~sqrt(K) steps each: block
 totals, then the categories inside every block at once (one compiled binomial per stage).
@@ -29,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from .lanes import lane_batched, threefry2x32, typed_key, unit
+from .lanes import lane_batched, threefry2x32, threefry_if_shared, typed_key, unit
 
 SHAPES = ("dirichlet", "uniform", "zipf")
 
@@ -61,9 +58,7 @@ def fit(counts: Float[Array, "... k"], smoothing: Float[Array, ""] | float = 0.0
     return jnp.where(total > 0, smoothed / jnp.maximum(total, 1e-30), 1.0 / k)
 
 
-INVERSION_MAX_MEAN = 10.0  # BTRS needs n q >= 10 (Hoermann 1993)
-INVERSION_SDS = 10.0  # inversion stops at mean + 10 sd (P beyond < 1e-12) and starts afresh once
-BTRS_ATTEMPTS = 4  # acceptance is 0.7-0.9 per attempt
+INVERSION_MAX_MEAN = 10.0  # BTRS needs n q >= 10 (Hoermann 1993); PTRS rate >= 10
 
 
 STIRLING_TABLE = (0.0810614667953272, 0.0413406959554092, 0.0276779256849983, 0.02079067210376509,
@@ -85,34 +80,6 @@ def _stirling_tail(k: Float[Array, "..."]) -> Float[Array, "..."]:
     for i, value in enumerate(STIRLING_TABLE):
         out = jnp.where(k == i, value, out)
     return out
-
-
-def inversion(uniforms, first, ratio, bound, active):
-    """Inversion by subtraction (numpy's BINV): x = 0, u = uniforms[0]; while u > p(x): u -= p(x),
-    p(x+1) = p(x) ratio(x). The loop runs while any active lane is still searching, so it costs the
-    slowest lane's count, not a fixed table. A lane that float rounding walks past ``bound``
-    (mean + 10 sd: P beyond < 1e-12) starts once more from uniforms[1]."""
-
-    def searching(carry):
-        x, px, u, restarted = carry
-        return active & (u > px) & ~((x >= bound) & restarted)
-
-    def step(carry):
-        x, px, u, restarted = carry
-        moving = searching(carry)
-        over = moving & (x >= bound)
-        x_next = jnp.where(over, 0.0, x + 1)
-        u_next = jnp.where(over, uniforms[1], u - px)
-        px_next = jnp.where(over, first, px * ratio(x))
-        return (jnp.where(moving, x_next, x), jnp.where(moving, px_next, px), jnp.where(moving, u_next, u),
-                restarted | over)
-
-    start = (jnp.zeros_like(first), first, uniforms[0], jnp.zeros(first.shape, bool))
-    return jax.lax.while_loop(lambda c: jnp.any(searching(c)), step, start)[0]
-
-
-def inversion_bound(mean, variance, largest=jnp.inf):
-    return jnp.minimum(largest, jnp.floor(mean + INVERSION_SDS * jnp.sqrt(variance + 1.0)))
 
 
 def _btrs_constants(count, q):
@@ -143,13 +110,6 @@ def _btrs_proposal(u, v, count, const):
     return x, squeeze | ((x >= 0) & (x <= count) & (log_v <= log_bound))
 
 
-def _btrs_attempts(key, count, const):
-    """``BTRS_ATTEMPTS`` proposals at once: the first accepted one, and whether any was."""
-    u, v = jax.random.uniform(key, (2, BTRS_ATTEMPTS) + count.shape, count.dtype)
-    x, accept = _btrs_proposal(u, v, count, const)
-    return jnp.take_along_axis(x, jnp.argmax(accept, axis=0)[None], 0)[0], jnp.any(accept, axis=0)
-
-
 def _inverts(count, q):
     """Where a Binomial(count, q) draw (q after the fold, <= 1/2) takes the inversion side:
     mean <= INVERSION_MAX_MEAN; elsewhere BTRS."""
@@ -164,57 +124,13 @@ def _folded(prob):
 
 
 def binomial(key: PRNGKeyArray, count: Float[Array, "*b"], prob: Float[Array, "*b"]) -> Float[Array, "*b"]:
-    """Binomial(count, prob) draws (as floats), exact up to the 1e-12 tail beyond mean + 10 sd of
-    the inversion. Means <= 10 invert the CDF, larger ones run Hoermann's BTRS; each is a loop
-    that runs only as long as its lanes need (zero times when no lane takes that branch), so a
-    vmapped batch pays for both branches only where its lanes really are mixed."""
-    count = jnp.asarray(count, prob.dtype)
-    flip, q = _folded(prob)
-    small = _inverts(count, q)
-    k_inversion, k_btrs = jax.random.split(key)
-    n_small = jnp.where(small, count, 0.0)
-    ratio = q / (1 - q)
-    inverted = inversion(jax.random.uniform(k_inversion, (2,) + count.shape, prob.dtype),
-                         jnp.exp(n_small * jnp.log1p(-q)), lambda x: (n_small - x) / (x + 1) * ratio,
-                         inversion_bound(n_small * q, n_small * q * (1 - q), n_small), small)
-    count_btrs = jnp.where(small, 1e4, count)  # a valid dummy where inversion is used
-    const = _btrs_constants(count_btrs, jnp.where(small, 0.5, q))
-    proposal = rejection(k_btrs, lambda k: _btrs_attempts(k, count_btrs, const), small)
-    x = jnp.where(small, inverted, proposal)
-    return jnp.where(flip, count - x, x)
-
-
-# Generators whose bits, under vmap, all come from the batch's first key (docs/scaling).
-SHARED_BITS = ("rbg", "unsafe_rbg")
-
-
-def rejection(key, attempts, done):
-    """The first proposal that ``attempts(key_i)`` accepts, per lane: batches of proposals from
-    ``fold_in(key, i)``, i = 0, 1, ..., while any lane has accepted none. A lane ``done`` from
-    the start (its draw comes from elsewhere) keeps 0 and costs nothing beyond the batch.
-
-    Under vmap a lane that has accepted keeps its carry, trip counter included. With an ``rbg``
-    or ``unsafe_rbg`` key every lane's bits come from the first lane's key, so once that lane was
-    done the others were offered the same proposals for ever (a hang). For those generators the
-    proposals are drawn with threefry from the first two words of each lane's key data."""
-    key = threefry_if_shared(key)
-
-    def attempt(carry):
-        i, x, finished = carry
-        new, accepted = attempts(jax.random.fold_in(key, i))
-        return i + 1, jnp.where(finished, x, new), finished | accepted
-
-    start = (0, jnp.zeros(done.shape, jax.eval_shape(attempts, key)[0].dtype), done)
-    return jax.lax.while_loop(lambda c: ~jnp.all(c[2]), attempt, start)[1]
-
-
-def threefry_if_shared(key: PRNGKeyArray) -> PRNGKeyArray:
-    """``key`` itself, or for ``rbg``/``unsafe_rbg`` (whose bits, under vmap, all come from the
-    batch's first key) a threefry key made of the first two words of its data, so that every
-    lane draws from its own stream."""
-    if str(jax.random.key_impl(key)) in SHARED_BITS:
-        return jax.random.wrap_key_data(jax.random.key_data(key)[..., :2], impl="threefry2x32")
-    return key
+    """Binomial(count, prob) draws (as floats) by the multinomial's sampler (``_binomials``):
+    under vmap the whole batch is drawn at once, and an element's draw depends on its lane's key
+    only. Exact up to the 1e-12 tail beyond mean + 10 sd of the inversion table. A non-finite
+    count or prob, or a negative count, gives NaN; the draws carry no gradient."""
+    dtype = jnp.promote_types(jnp.result_type(prob), jnp.float32)
+    count, prob = jax.lax.stop_gradient(jnp.broadcast_arrays(jnp.asarray(count, dtype), jnp.asarray(prob, dtype)))
+    return _binomial_lanes(typed_key(key)[None], count[None], prob[None])[0]
 
 
 # ---- multinomial on a batch of lanes ---------------------------------------------------------
@@ -356,6 +272,29 @@ def _redraw(x, count, prob, stream):
     return jax.lax.while_loop(lambda x: jnp.any(x < 0), serve, x)
 
 
+def _binomials(stream, count, prob):
+    """Binomial(count, prob) of every element (flat arrays, element i drawing from stream[:, i]):
+    one fixed-cost proposal each, then the redraw of those that did not stand. A NaN or inf
+    count or prob, or a negative count, gives NaN (not a hang)."""
+    u, v = _uniform_pair(stream, 0, count.dtype)
+    unusable = ~jnp.isfinite(count * prob) | (count < 0)
+    x = jnp.where(unusable, jnp.nan, _first_proposal(u, v, count, prob))  # NaN < 0 is False
+    return jnp.minimum(_redraw(x, count, prob, stream), count)
+
+
+@lane_batched
+def _binomial_lanes(keys: PRNGKeyArray, count: Float[Array, "lanes *b"], prob: Float[Array, "lanes *b"]) -> Float[Array, "lanes *b"]:
+    """Binomial draws of every lane's elements, lanes last: element e of lane l draws from the
+    stream (key words of lane l, slot e)."""
+    lanes, shape = count.shape[0], count.shape
+    words = jax.random.key_data(threefry_if_shared(keys)).T  # [2, lanes]
+    per_lane = count[0].size
+    k1, k2 = (jnp.broadcast_to(w, (per_lane, lanes)).reshape(-1) for w in words)
+    slot = jnp.broadcast_to(jnp.arange(per_lane, dtype=jnp.uint32)[:, None], (per_lane, lanes)).reshape(-1)
+    flat = (a.reshape(lanes, per_lane).T.reshape(-1) for a in (count, prob))
+    return _binomials((k1, k2, slot), *flat).reshape(per_lane, lanes).T.reshape(shape)
+
+
 def _chain(words, n, p, first_slot):
     """Multinomial(n, p) counts of every row, one category after another:
     c_j ~ Binomial(n - c_0 - ... - c_{j-1}, p_j / (p_j + ... + p_{k-1})), a scan over the k
@@ -370,11 +309,7 @@ def _chain(words, n, p, first_slot):
 
     def column(left, j):
         stream = (k1, k2, (first_slot + j * rows).astype(jnp.uint32) + row)
-        count, prob = left.reshape(-1), share[j].reshape(-1)
-        u, v = _uniform_pair(stream, 0, count.dtype)
-        unusable = ~jnp.isfinite(count * prob) | (count < 0)  # NaN, inf or n < 0: NaN counts, not a hang
-        x = jnp.where(unusable, jnp.nan, _first_proposal(u, v, count, prob))  # NaN < 0 is False
-        drawn = jnp.minimum(_redraw(x, count, prob, stream), count).reshape(rows, lanes)
+        drawn = _binomials(stream, left.reshape(-1), share[j].reshape(-1)).reshape(rows, lanes)
         return left - drawn, drawn
 
     left, counts = jax.lax.scan(column, n, jnp.arange(p.shape[0] - 1))

@@ -4,7 +4,7 @@
 a nested loop for proposals outside the support; under ``vmap`` inside a generation scan that is
 1.7-2x slower than the loop here and dominated the exact Gaussian sampler (benchmarks/README,
 stop 37). Here each trip makes one proposal per lane from a single key (two uniforms, one hash)
-and ``categorical.rejection`` repeats trips only while some lane has not accepted. Exact: a
+and ``scalar.rejection`` repeats trips only while some lane has not accepted. Exact: a
 proposal is kept with the Marsaglia-Tsang acceptance probability, with no bound on the trips.
 """
 
@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .categorical import rejection
+from .scalar import rejection
 
 
 def _proposal(key, a, dtype):

@@ -51,6 +51,19 @@ def typed_key(key: PRNGKeyArray) -> PRNGKeyArray:
     return jax.random.wrap_key_data(key)
 
 
+# Generators whose bits, under vmap, all come from the batch's first key (docs/scaling).
+SHARED_BITS = ("rbg", "unsafe_rbg")
+
+
+def threefry_if_shared(key: PRNGKeyArray) -> PRNGKeyArray:
+    """``key`` itself, or for ``rbg``/``unsafe_rbg`` (whose bits, under vmap, all come from the
+    batch's first key) a threefry key made of the first two words of its data, so that every
+    lane draws from its own stream."""
+    if str(jax.random.key_impl(key)) in SHARED_BITS:
+        return jax.random.wrap_key_data(jax.random.key_data(key)[..., :2], impl="threefry2x32")
+    return key
+
+
 def is_threefry(keys: PRNGKeyArray) -> bool:
     """Whether typed ``keys`` are threefry2x32 keys (static: the key's dtype says)."""
     return str(jax.random.key_impl(keys)) == "threefry2x32"

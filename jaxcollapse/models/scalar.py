@@ -18,9 +18,12 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .categorical import BTRS_ATTEMPTS, INVERSION_MAX_MEAN, binomial, inversion, inversion_bound, rejection
+from .categorical import INVERSION_MAX_MEAN, binomial
+from .lanes import threefry_if_shared
 
 KINDS = ("poisson", "bernoulli")
+INVERSION_SDS = 10.0  # inversion stops at mean + 10 sd (P beyond < 1e-12) and starts afresh once
+PTRS_ATTEMPTS = 4  # proposals per trip of the rejection loop
 CURVATURE = {"poisson": 0.0, "bernoulli": -1.0}
 
 
@@ -36,6 +39,54 @@ def variance(kind: str, m: Float[Array, "..."]) -> Float[Array, "..."]:
     return m + CURVATURE[kind] * m**2
 
 
+def inversion(uniforms, first, ratio, bound, active):
+    """Inversion by subtraction (as numpy's BINV and PINV): x = 0, u = uniforms[0]; while u > p(x): u -= p(x),
+    p(x+1) = p(x) ratio(x). The loop runs while any active lane is still searching, so it costs the
+    slowest lane's count, not a fixed table. A lane that float rounding walks past ``bound``
+    (mean + 10 sd: P beyond < 1e-12) starts once more from uniforms[1]."""
+
+    def searching(carry):
+        x, px, u, restarted = carry
+        return active & (u > px) & ~((x >= bound) & restarted)
+
+    def step(carry):
+        x, px, u, restarted = carry
+        moving = searching(carry)
+        over = moving & (x >= bound)
+        x_next = jnp.where(over, 0.0, x + 1)
+        u_next = jnp.where(over, uniforms[1], u - px)
+        px_next = jnp.where(over, first, px * ratio(x))
+        return (jnp.where(moving, x_next, x), jnp.where(moving, px_next, px), jnp.where(moving, u_next, u),
+                restarted | over)
+
+    start = (jnp.zeros_like(first), first, uniforms[0], jnp.zeros(first.shape, bool))
+    return jax.lax.while_loop(lambda c: jnp.any(searching(c)), step, start)[0]
+
+
+def inversion_bound(mean, variance, largest=jnp.inf):
+    return jnp.minimum(largest, jnp.floor(mean + INVERSION_SDS * jnp.sqrt(variance + 1.0)))
+
+
+def rejection(key, attempts, done):
+    """The first proposal that ``attempts(key_i)`` accepts, per lane: batches of proposals from
+    ``fold_in(key, i)``, i = 0, 1, ..., while any lane has accepted none. A lane ``done`` from
+    the start (its draw comes from elsewhere) keeps 0 and costs nothing beyond the batch.
+
+    Under vmap a lane that has accepted keeps its carry, trip counter included. With an ``rbg``
+    or ``unsafe_rbg`` key every lane's bits come from the first lane's key, so once that lane was
+    done the others were offered the same proposals for ever (a hang). For those generators the
+    proposals are drawn with threefry from the first two words of each lane's key data."""
+    key = threefry_if_shared(key)
+
+    def attempt(carry):
+        i, x, finished = carry
+        new, accepted = attempts(jax.random.fold_in(key, i))
+        return i + 1, jnp.where(finished, x, new), finished | accepted
+
+    start = (0, jnp.zeros(done.shape, jax.eval_shape(attempts, key)[0].dtype), done)
+    return jax.lax.while_loop(lambda c: ~jnp.all(c[2]), attempt, start)[1]
+
+
 def _ptrs_constants(rate):
     b = 0.931 + 2.53 * jnp.sqrt(rate)
     return dict(a=-0.059 + 0.02483 * b, b=b, v_r=0.9277 - 3.6224 / (b - 2), inv_alpha=1.1239 + 1.1328 / (b - 3.4),
@@ -43,10 +94,10 @@ def _ptrs_constants(rate):
 
 
 def _ptrs_attempts(key, rate, const):
-    """``BTRS_ATTEMPTS`` transformed-rejection proposals for Poisson(rate >= 10) at once: the
+    """``PTRS_ATTEMPTS`` transformed-rejection proposals for Poisson(rate >= 10) at once: the
     first accepted one, and whether any was (Hoermann 1993, algorithm PTRS, as numpy's)."""
     a, b = const["a"], const["b"]
-    u, v = jax.random.uniform(key, (2, BTRS_ATTEMPTS) + rate.shape, rate.dtype)
+    u, v = jax.random.uniform(key, (2, PTRS_ATTEMPTS) + rate.shape, rate.dtype)
     u = u - 0.5
     us = 0.5 - jnp.abs(u)
     k = jnp.floor((2 * a / us + b) * u + rate + 0.43)
@@ -60,7 +111,7 @@ def _ptrs_attempts(key, rate, const):
 def poisson(key: PRNGKeyArray, rate: Float[Array, "..."], shape: int | tuple[int, ...] = ()) -> Float[Array, "..."]:
     """Poisson(rate) draws of ``shape`` (``rate`` broadcast to it), shaped for ``vmap``, exact up
     to the 1e-12 tail of the inversion: rates <= 10 invert the CDF, larger ones run Hoermann's
-    PTRS. As for ``binomial``, each is a loop that runs only as long as its lanes need, whereas
+    PTRS. Each is a loop that runs only as long as its lanes need, whereas
     ``jax.random.poisson`` runs Knuth's loop and its rejection loop for every lane, splitting keys
     at every iteration: 3.8x faster at rates up to 10, alike across 10, 2-4 s more compile
     (benchmarks/bench_samplers.py). A rate that is negative or not finite gives NaN."""

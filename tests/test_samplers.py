@@ -132,6 +132,16 @@ def test_binomial_degenerate_cases():
     for seed in range(20):
         x = np.asarray(draw(jax.random.key(seed), counts, probs))
         assert x[0] == 0 and x[1] == 0 and x[2] == 50 and 0 <= x[3] <= 7
+    # several lanes of several elements (lanes folded last and back): each lane is its own call
+    counts, probs = jnp.array([0.0, 50.0, 50.0, 7.0, 1000.0, 30.0]), jnp.array([0.3, 0.0, 1.0, 0.5, 0.02, 0.9])
+    keys = jax.random.split(jax.random.key(1), 9)
+    lanes = np.asarray(jax.jit(jax.vmap(binomial, (0, None, None)))(keys, counts, probs))
+    for lane, key in zip(lanes, keys):
+        np.testing.assert_array_equal(lane, np.asarray(draw(key, counts, probs)))
+    assert np.all(lanes[:, :3] == [0, 0, 50]) and np.all((lanes[:, 3:] >= 0) & (lanes[:, 3:] <= [7, 1000, 30]))
+    assert len(np.unique(lanes[:, 4])) > 1  # the lanes draw from their own keys
+    odd = np.asarray(draw(jax.random.key(0), jnp.array([10.0, 10.0, -1.0, jnp.nan]), jnp.array([1.5, -0.2, 0.5, 0.5])))
+    assert np.all(np.isnan(odd))
 
 
 # (n, p): small means only (inversion table); a mix with the flip p_j / tail > 1/2; BTRS only
@@ -417,6 +427,14 @@ def test_explicit_standard_batches_match_a_float64_reference():
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b).reshape(a.shape))
     np.testing.assert_allclose(np.asarray(flat[0].mean[:, 0]), np.r_[normals[:4, :30].mean(1), normals[4:8, :70].mean(1),
                                                                      normals[8:, :5].mean(1)], rtol=1e-5, atol=1e-6)
+
+    assert "custom_vmap" in str(jax.make_jaxpr(draw)(keys, jnp.tile(jnp.asarray((30, 70)), (12, 1))))  # lanes-last
+    as64 = standard_batches(keys[0], (10,), 1, "explicit", 20, jnp.float64)[0]  # float32 without x64, as jax draws it
+    as32 = standard_batches(keys[0], (10,), 1, "explicit", 20, jnp.float32)[0]
+    assert as64.mean.dtype == np.float32 and float(as64.mean[0]) == float(as32.mean[0])
+    half = standard_batches(keys[0], (10,), 1, "explicit", 20, jnp.float16)[0]  # the generic path
+    reference = np.asarray(jax.random.normal(keys[0], (20, 1), jnp.float16), np.float64)[:10, 0].mean()
+    assert half.mean.dtype == np.float16 and abs(float(half.mean[0]) - reference) < 2e-3
 
     rbg = jax.random.split(jax.random.key(3, impl="rbg"), 12)
     got = draw(rbg, jnp.tile(jnp.asarray((30, 70)), (12, 1)))

@@ -21,6 +21,8 @@ totals, then the categories inside every block at once (one compiled binomial pe
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -127,9 +129,11 @@ def binomial(key: PRNGKeyArray, count: Float[Array, "*b"], prob: Float[Array, "*
     """Binomial(count, prob) draws (as floats) by the multinomial's sampler (``_binomials``):
     under vmap the whole batch is drawn at once, and an element's draw depends on its lane's key
     only. Exact up to the 1e-12 tail beyond mean + 10 sd of the inversion table. A non-finite
-    count or prob, or a negative count, gives NaN; the draws carry no gradient."""
+    count or prob, a negative count or a prob outside [0, 1] gives NaN; the draws carry no
+    gradient; half-precision prob is drawn in float32."""
     dtype = jnp.promote_types(jnp.result_type(prob), jnp.float32)
     count, prob = jax.lax.stop_gradient(jnp.broadcast_arrays(jnp.asarray(count, dtype), jnp.asarray(prob, dtype)))
+    prob = jnp.where((prob >= 0) & (prob <= 1), prob, jnp.nan)
     return _binomial_lanes(typed_key(key)[None], count[None], prob[None])[0]
 
 
@@ -288,7 +292,7 @@ def _binomial_lanes(keys: PRNGKeyArray, count: Float[Array, "lanes *b"], prob: F
     stream (key words of lane l, slot e)."""
     lanes, shape = count.shape[0], count.shape
     words = jax.random.key_data(threefry_if_shared(keys)).T  # [2, lanes]
-    per_lane = count[0].size
+    per_lane = math.prod(shape[1:])
     k1, k2 = (jnp.broadcast_to(w, (per_lane, lanes)).reshape(-1) for w in words)
     slot = jnp.broadcast_to(jnp.arange(per_lane, dtype=jnp.uint32)[:, None], (per_lane, lanes)).reshape(-1)
     flat = (a.reshape(lanes, per_lane).T.reshape(-1) for a in (count, prob))

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .gamma import gamma
-from .lanes import is_threefry, lane_batched, standard_normal_lanes, typed_key
+from .lanes import lane_batched, lanes_draw_normals, standard_normal_lanes, typed_key
 
 
 class GaussianStats(eqx.Module):
@@ -88,10 +88,13 @@ def _one_pass_scalar(x: Float[Array, " m"], weight: Float[Array, " m"]) -> Gauss
     with y = x - c, S1 = sum w y, S2 = sum w y^2 (``_scalar_stats``). c is one of the samples, so
     the cancellation is that of data within a few standard deviations of its mean, a few ulps.
     The three sums are one variadic reduction, so XLA computes each sample once (the two-pass
-    form computed them twice). The explicit sampler's own 1-d batches take ``_standard_sums``."""
+    form computed them twice). The explicit sampler's own 1-d batches (threefry keys) take
+    ``_standard_sums``."""
     shift = x[jnp.argmax(weight > 0)]
     y = x - shift
-    count, s1, s2 = jax.lax.reduce((weight, weight * y, weight * y * y), (0.0, 0.0, 0.0),
+    terms = jnp.broadcast_arrays(weight, weight * y, weight * y * y)
+    zero = jnp.zeros((), terms[1].dtype)
+    count, s1, s2 = jax.lax.reduce(tuple(t.astype(zero.dtype) for t in terms), (zero,) * 3,
                                    lambda a, b: (a[0] + b[0], a[1] + b[1], a[2] + b[2]), (0,))
     return _scalar_stats(count, s1, s2, shift)
 
@@ -109,7 +112,7 @@ def _scalar_stats(count, s1, s2, shift=0.0) -> GaussianStats:
 @lane_batched
 def _standard_sums(keys: PRNGKeyArray, ends: Int[Array, "lanes b"], *, rows: int, dtype) -> Float[Array, "lanes b 3"]:
     """(count, S1 = sum z, S2 = sum z^2) of every lane's batches: batch i is rows ends[i - 1]
-    .. ends[i] - 1 (ends[-1] = 0) of ``rows`` standard normals, bitwise those of
+    .. ends[i] - 1 (with ends[i - 1] = 0 for i = 0) of ``rows`` standard normals, bitwise those of
     ``jax.random.normal(key, (rows, 1))`` (``lanes.standard_normal_lanes``). Lanes last, so
     each row's sums update every lane at once, and the count is ends[i] - ends[i - 1] (clipped
     to the rows), not a third sum: 2-3x faster than the vmapped variadic reduction
@@ -122,7 +125,7 @@ def _standard_sums(keys: PRNGKeyArray, ends: Int[Array, "lanes b"], *, rows: int
     out = []
     for start, end in zip(bounds[:-1], bounds[1:]):
         inside = jnp.where((row >= start) & (row < end), z, 0.0)
-        out.append(jnp.stack([(end - start).astype(dtype), inside.sum(0), (inside * inside).sum(0)], axis=-1))
+        out.append(jnp.stack([jnp.maximum(end - start, 0).astype(dtype), inside.sum(0), (inside * inside).sum(0)], axis=-1))
     return jnp.stack(out, axis=1)
 
 
@@ -219,9 +222,10 @@ def standard_batches(
     ``explicit`` draws one ``(n_max, dim)`` block and gives each batch consecutive rows
     (so ``sum(counts) <= n_max``); ``exact`` draws each batch's statistics directly.
     """
-    if sampler == "explicit" and dim == 1 and is_threefry(typed_key(key)):
+    canonical = jax.dtypes.canonicalize_dtype(dtype)  # float64 is float32 without x64, as jax.random draws it
+    if sampler == "explicit" and dim == 1 and counts and lanes_draw_normals(typed_key(key), canonical):
         ends = jnp.cumsum(jnp.stack([jnp.asarray(c, jnp.int32) for c in counts]))
-        sums = _standard_sums(typed_key(key)[None], ends[None], rows=n_max, dtype=dtype)[0]
+        sums = _standard_sums(typed_key(key)[None], ends[None], rows=n_max, dtype=canonical)[0]
         # a batch of one sample is its own shift (scatter exactly 0, as in the shifted form)
         one = sums[:, 0] <= 1
         return tuple(_scalar_stats(count, jnp.where(alone, 0.0, s1), jnp.where(alone, 0.0, s2), jnp.where(alone, s1, 0.0))

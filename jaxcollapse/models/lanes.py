@@ -69,11 +69,21 @@ def is_threefry(keys: PRNGKeyArray) -> bool:
     return str(jax.random.key_impl(keys)) == "threefry2x32"
 
 
+def lanes_draw_normals(keys: PRNGKeyArray, dtype) -> bool:
+    """Whether ``standard_normal_lanes`` draws ``jax.random.normal``'s bits for these keys and
+    (canonical) dtype: threefry keys, float32 or float64, ``jax_threefry_partitionable`` on."""
+    return (is_threefry(keys) and jnp.dtype(dtype) in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64))
+            and bool(jax.config.jax_threefry_partitionable))
+
+
 def standard_normal_lanes(keys: PRNGKeyArray, rows: int, dtype) -> Float[Array, "rows lanes"]:
     """Column l is bitwise ``jax.random.normal(keys[l], (rows, 1), dtype)[:, 0]`` (threefry keys,
     ``jax_threefry_partitionable`` on, JAX's default): the bits of counter (0, i) are
     hi ^ lo (float32) or hi << 32 | lo (float64) of threefry2x32, the uniform on (-1, 1) is
     max(lo, f (1 - lo) + lo) and the normal sqrt(2) erfinv(u)."""
+    if not lanes_draw_normals(keys, dtype):
+        raise ValueError(f"standard_normal_lanes: keys {jax.random.key_impl(keys)} and dtype {jnp.dtype(dtype)}: "
+                         "needs threefry keys, float32 or float64, and jax_threefry_partitionable")
     words = jax.random.key_data(keys).T  # [2, lanes]
     count = jax.lax.broadcasted_iota(jnp.uint32, (rows, keys.shape[0]), 0)
     hi, lo_bits = threefry2x32(words[0][None], words[1][None], jnp.zeros_like(count), count)

@@ -40,7 +40,7 @@ def variance(kind: str, m: Float[Array, "..."]) -> Float[Array, "..."]:
 
 
 def inversion(uniforms, first, ratio, bound, active):
-    """Inversion by subtraction (as numpy's BINV and PINV): x = 0, u = uniforms[0]; while u > p(x): u -= p(x),
+    """Inversion by subtraction (as numpy's PINV): x = 0, u = uniforms[0]; while u > p(x): u -= p(x),
     p(x+1) = p(x) ratio(x). The loop runs while any active lane is still searching, so it costs the
     slowest lane's count, not a fixed table. A lane that float rounding walks past ``bound``
     (mean + 10 sd: P beyond < 1e-12) starts once more from uniforms[1]."""
@@ -63,8 +63,8 @@ def inversion(uniforms, first, ratio, bound, active):
     return jax.lax.while_loop(lambda c: jnp.any(searching(c)), step, start)[0]
 
 
-def inversion_bound(mean, variance, largest=jnp.inf):
-    return jnp.minimum(largest, jnp.floor(mean + INVERSION_SDS * jnp.sqrt(variance + 1.0)))
+def inversion_bound(mean, variance):
+    return jnp.floor(mean + INVERSION_SDS * jnp.sqrt(variance + 1.0))
 
 
 def rejection(key, attempts, done):

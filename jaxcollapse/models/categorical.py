@@ -276,6 +276,19 @@ def _redraw(x, count, prob, stream):
     return jax.lax.while_loop(lambda x: jnp.any(x < 0), serve, x)
 
 
+def _key_words(keys: PRNGKeyArray) -> Array:
+    """The lanes' key words [2, lanes] that their streams hash with (threefry words for rbg)."""
+    return jax.random.key_data(threefry_if_shared(keys)).T
+
+
+def _streams(words, rows: int):
+    """Streams (key word 1, key word 2, slot) of a [rows, lanes] block, flat: element (r, l)
+    hashes with lane l's key words and slot r."""
+    lanes = words.shape[1]
+    k1, k2 = (jnp.broadcast_to(w, (rows, lanes)).reshape(-1) for w in words)
+    return k1, k2, jnp.broadcast_to(jnp.arange(rows, dtype=jnp.uint32)[:, None], (rows, lanes)).reshape(-1)
+
+
 def _binomials(stream, count, prob):
     """Binomial(count, prob) of every element (flat arrays, element i drawing from stream[:, i]):
     one fixed-cost proposal each, then the redraw of those that did not stand. A NaN or inf
@@ -291,12 +304,9 @@ def _binomial_lanes(keys: PRNGKeyArray, count: Float[Array, "lanes *b"], prob: F
     """Binomial draws of every lane's elements, lanes last: element e of lane l draws from the
     stream (key words of lane l, slot e)."""
     lanes, shape = count.shape[0], count.shape
-    words = jax.random.key_data(threefry_if_shared(keys)).T  # [2, lanes]
     per_lane = math.prod(shape[1:])
-    k1, k2 = (jnp.broadcast_to(w, (per_lane, lanes)).reshape(-1) for w in words)
-    slot = jnp.broadcast_to(jnp.arange(per_lane, dtype=jnp.uint32)[:, None], (per_lane, lanes)).reshape(-1)
     flat = (a.reshape(lanes, per_lane).T.reshape(-1) for a in (count, prob))
-    return _binomials((k1, k2, slot), *flat).reshape(per_lane, lanes).T.reshape(shape)
+    return _binomials(_streams(_key_words(keys), per_lane), *flat).reshape(per_lane, lanes).T.reshape(shape)
 
 
 def _chain(words, n, p, first_slot):
@@ -308,8 +318,7 @@ def _chain(words, n, p, first_slot):
     empty = jnp.where(jnp.isnan(tail), jnp.nan, 0.0)  # a NaN in p stays NaN (NaN counts)
     share = jnp.clip(jnp.where(tail > 0, p / jnp.where(tail > 0, tail, 1.0), empty), 0.0, 1.0)
     rows, lanes = n.shape
-    k1, k2 = (jnp.broadcast_to(w, (rows, lanes)).reshape(-1) for w in words)
-    row = jnp.broadcast_to(jnp.arange(rows, dtype=jnp.uint32)[:, None], (rows, lanes)).reshape(-1)
+    k1, k2, row = _streams(words, rows)
 
     def column(left, j):
         stream = (k1, k2, (first_slot + j * rows).astype(jnp.uint32) + row)
@@ -336,7 +345,7 @@ def _multinomial_lanes(keys: PRNGKeyArray, n: Float[Array, " lanes"], p: Float[A
     lanes, k = p.shape
     blocks, width = block_shape(k)
     table = jnp.pad(p, ((0, 0), (0, blocks * width - k))).reshape(lanes, blocks, width).transpose(2, 1, 0)
-    words = jax.random.key_data(threefry_if_shared(keys)).T  # [2, lanes]
+    words = _key_words(keys)
     totals = _chain(words, n[None], table.sum(0)[:, None], 0)[:, 0]
     inside = _chain(words, totals, table, blocks - 1)
     return inside.transpose(2, 1, 0).reshape(lanes, blocks * width)[:, :k]

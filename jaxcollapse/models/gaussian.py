@@ -92,8 +92,8 @@ def _one_pass_scalar(x: Float[Array, " m"], weight: Float[Array, " m"]) -> Gauss
     ``_standard_sums``."""
     shift = x[jnp.argmax(weight > 0)]
     y = x - shift
-    terms = jnp.broadcast_arrays(weight, weight * y, weight * y * y)
-    zero = jnp.zeros((), terms[1].dtype)
+    terms = (weight, weight * y, weight * y * y)
+    zero = jnp.zeros((), terms[2].dtype)  # the operands' common dtype (float16 data, float32 weights)
     count, s1, s2 = jax.lax.reduce(tuple(t.astype(zero.dtype) for t in terms), (zero,) * 3,
                                    lambda a, b: (a[0] + b[0], a[1] + b[1], a[2] + b[2]), (0,))
     return _scalar_stats(count, s1, s2, shift)

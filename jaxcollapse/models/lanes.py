@@ -64,15 +64,10 @@ def threefry_if_shared(key: PRNGKeyArray) -> PRNGKeyArray:
     return key
 
 
-def is_threefry(keys: PRNGKeyArray) -> bool:
-    """Whether typed ``keys`` are threefry2x32 keys (static: the key's dtype says)."""
-    return str(jax.random.key_impl(keys)) == "threefry2x32"
-
-
 def lanes_draw_normals(keys: PRNGKeyArray, dtype) -> bool:
     """Whether ``standard_normal_lanes`` draws ``jax.random.normal``'s bits for these keys and
     (canonical) dtype: threefry keys, float32 or float64, ``jax_threefry_partitionable`` on."""
-    return (is_threefry(keys) and jnp.dtype(dtype) in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64))
+    return (str(jax.random.key_impl(keys)) == "threefry2x32" and jnp.dtype(dtype) in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64))
             and bool(jax.config.jax_threefry_partitionable))
 
 

@@ -1,5 +1,9 @@
 """Same key + same config => identical results, whatever the chunk size or grid."""
 
+import os
+
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -45,6 +49,35 @@ def test_generation_keys_drawn_ahead_or_in_the_scan_give_the_same_numbers(monkey
     monkeypatch.setattr(loop, "KEYS_AHEAD", 0)
     inside = jc.run("gaussian", settings, GRIDS, seeds=300, generations=4, cache=False, prng=prng)
     _equal(ahead, inside)
+
+
+@pytest.mark.parametrize("study, settings, grids", [("gaussian", {**SETTINGS, "sampler": "explicit"}, GRIDS),
+                                                    ("next-token", {"vocab": 20}, {"n": [10, 1000]})])
+def test_blocks_run_side_by_side_give_the_same_numbers(monkeypatch, study, settings, grids):
+    """On a CPU the engine runs a chunk's blocks from several host threads at once
+    (``block_workers``). Each block is the same program on the same inputs, so three threads
+    give bitwise the numbers of one (three blocks of 256 seeds in one chunk; next-token's
+    whole-batch multinomial included)."""
+    runs = []
+    for workers in (1, 3):
+        monkeypatch.setattr(sweep, "block_workers", lambda compiled, w=workers: w)
+        runs.append(jc.run(study, settings, grids, seeds=600, generations=4, chunk=768, cache=False))
+    assert set(runs[0].config["chunk"].values()) == {768}
+    _equal(*runs)
+
+
+def test_a_program_with_a_custom_call_runs_its_blocks_from_one_thread():
+    """Two batched LAPACK calls running at once can deadlock on a CPU (``models.linalg``), so a
+    program holding any custom call runs its blocks one after another; others use a thread
+    per core left to each device."""
+    matrix = jnp.eye(3)
+    lapack = jax.jit(lambda a: jnp.linalg.eigh(a)[0]).lower(matrix).compile()
+    plain = jax.jit(lambda a: 2 * a).lower(matrix).compile()
+    assert "custom-call" in lapack.as_text() and "custom-call" not in plain.as_text()
+    assert sweep.block_workers(lapack) == 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    expected = max(1, cores // jax.local_device_count()) if jax.default_backend() == "cpu" else 1
+    assert sweep.block_workers(plain) == expected
 
 
 def test_streamed_moments_match_a_float64_reference():
@@ -107,6 +140,9 @@ def test_interrupted_sweep_resumes_from_finished_chunks(tmp_path, monkeypatch):
                 class Compiled:
                     def __init__(self):
                         self.inner = lowered.compile()
+
+                    def as_text(self):
+                        return self.inner.as_text()
 
                     def __call__(self, *call_args):
                         calls["n"] += 1

@@ -15,6 +15,7 @@ import itertools
 import json
 import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -383,10 +384,11 @@ def _run_groups(the_plan: Plan, built: list, sizes: list[int], raw: Raw, keep: t
                         copied = tuple(study_cls.metrics) if quantile_seeds else keep
                         compiled = batched_trajectories(study, generations, mesh, copied).lower(
                             params, _on_devices(calls[0], mesh), base_key, seed_count).compile()
+                        workers = block_workers(compiled)
                         raw.compile_s += time.perf_counter() - begin
                     dispatched = time.perf_counter()
                     # every block is dispatched before any is waited for
-                    outputs = [compiled(params, _on_devices(indices, mesh), base_key, seed_count) for indices in calls]
+                    outputs = dispatch_blocks(compiled, (params, base_key, seed_count), calls, mesh, workers)
                     in_flight = _finish(in_flight, raw, members, keep, quantile_seeds, later, processes, kept_seeds)
                     in_flight = _Chunk(start, min(chunk, seeds - start), path, outputs, dispatched)
                 else:
@@ -423,6 +425,39 @@ def _on_devices(indices: np.ndarray, mesh: Mesh) -> jax.Array:
     return jax.device_put(indices, NamedSharding(mesh, PartitionSpec("seeds")))
 
 
+def block_workers(compiled: Any) -> int:
+    """Host threads that run a group's blocks side by side. XLA runs the calls dispatched from
+    one host thread one after another, and calls from different threads at once: on a CPU, one
+    thread per core left to each local device lets the cores work on different blocks (the
+    parts of a block too small for XLA to split over threads then overlap; next-token: 1.4x on
+    2 cores, benchmarks/README "Stop 42"). One thread elsewhere, and for a program with a custom
+    call: jaxlib's batched LAPACK kernels block the thread that runs them until tasks on the
+    shared pool finish, so two such calls at once can deadlock (``models.linalg``). A block's
+    results do not depend on this: it is the same compiled program on the same inputs."""
+    if jax.default_backend() != "cpu" or "custom-call" in (compiled.as_text() or "custom-call"):
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // jax.local_device_count())
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def dispatch_blocks(compiled: Any, args: tuple, calls: np.ndarray, mesh: Mesh, workers: int) -> list:
+    """Start every call of a chunk (``calls``: [calls, devices, block] seed indices): from this
+    thread with one worker (XLA queues them), else from ``workers`` host threads that each run
+    a call to the end before taking the next. Returns each call's outputs, or a future of them."""
+    params, base_key, seed_count = args
+
+    def call(indices):
+        return compiled(params, _on_devices(indices, mesh), base_key, seed_count)
+
+    if workers == 1:
+        return [call(indices) for indices in calls]
+    pool = _POOLS.get(workers) or _POOLS.setdefault(workers, ThreadPoolExecutor(workers, "jaxcollapse-block"))
+    return [pool.submit(lambda i: jax.block_until_ready(call(i)), indices) for indices in calls]
+
+
 @dataclass
 class _Chunk:
     """A chunk dispatched to the devices: its per-call outputs (per-seed metrics, block moments)."""
@@ -430,7 +465,7 @@ class _Chunk:
     start: int
     valid: int  # its seeds below the run's seed count
     path: Path | None
-    outputs: list[tuple[dict[str, jax.Array], dict[str, jax.Array], jax.Array]]
+    outputs: list  # per call (per-seed metrics, block moments, count), or a future of them
     dispatched: float
 
 
@@ -440,6 +475,7 @@ def _finish(chunk: _Chunk | None, raw: Raw, members: list[int], keep: tuple[str,
     new in-flight chunk)."""
     if chunk is None:
         return None
+    chunk.outputs = [o.result() if isinstance(o, Future) else o for o in chunk.outputs]
     jax.block_until_ready(chunk.outputs)
     ready = time.perf_counter()
     elapsed = ready - max(chunk.dispatched, raw.last_ready)

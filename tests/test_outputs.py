@@ -74,13 +74,16 @@ def _dying_after(count, monkeypatch):
             def compile(self):
                 inner = self.lowered.compile()
 
-                def call(*args):
-                    calls["n"] += 1
-                    if calls["n"] > count:
-                        raise KeyboardInterrupt
-                    return inner(*args)
+                class Compiled:
+                    as_text = inner.as_text
 
-                return call
+                    def __call__(self, *args):
+                        calls["n"] += 1
+                        if calls["n"] > count:
+                            raise KeyboardInterrupt
+                        return inner(*args)
+
+                return Compiled()
 
         return type("F", (), {"lower": lambda self, *a: Lowered(fn.lower(*a))})()
 

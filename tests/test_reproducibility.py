@@ -1,6 +1,7 @@
 """Same key + same config => identical results, whatever the chunk size or grid."""
 
 import os
+import time
 
 import jax
 import jax.numpy as jnp
@@ -51,33 +52,60 @@ def test_generation_keys_drawn_ahead_or_in_the_scan_give_the_same_numbers(monkey
     _equal(ahead, inside)
 
 
+def _first_block_late(monkeypatch, chunk):
+    """Compiled programs whose call for the first block of every chunk sleeps first, so that
+    with several threads the blocks after it finish before it."""
+    real = sweep.batched_trajectories
+
+    def wrapped(*args):
+        fn = real(*args)
+
+        class Compiled:
+            def __init__(self, inner):
+                self.inner, self.as_text = inner, inner.as_text
+
+            def __call__(self, *call_args):
+                if int(np.asarray(call_args[1]).reshape(-1)[0]) % chunk == 0:
+                    time.sleep(0.3)
+                return self.inner(*call_args)
+
+        return type("F", (), {"lower": lambda self, *a: type("L", (), {"compile": lambda _: Compiled(fn.lower(*a).compile())})()})()
+
+    monkeypatch.setattr(sweep, "batched_trajectories", wrapped)
+
+
 @pytest.mark.parametrize("study, settings, grids", [("gaussian", {**SETTINGS, "sampler": "explicit"}, GRIDS),
                                                     ("next-token", {"vocab": 20}, {"n": [10, 1000]})])
 def test_blocks_run_side_by_side_give_the_same_numbers(monkeypatch, study, settings, grids):
     """On a CPU the engine runs a chunk's blocks from several host threads at once
-    (``block_workers``). Each block is the same program on the same inputs, so three threads
-    give bitwise the numbers of one (three blocks of 256 seeds in one chunk; next-token's
+    (``block_workers``). Each block is the same program on the same inputs, and the host merges
+    them in seed order, so three threads give bitwise the numbers of one: 1,300 seeds in two
+    chunks of three 256-seed blocks, the first block of each finishing last (next-token's
     whole-batch multinomial included)."""
+    _first_block_late(monkeypatch, 768)
     runs = []
     for workers in (1, 3):
-        monkeypatch.setattr(sweep, "block_workers", lambda compiled, w=workers: w)
-        runs.append(jc.run(study, settings, grids, seeds=600, generations=4, chunk=768, cache=False))
+        monkeypatch.setattr(sweep, "block_workers", lambda compiled, block_bytes, w=workers: w)
+        runs.append(jc.run(study, settings, grids, seeds=1300, generations=4, chunk=768, cache=False))
     assert set(runs[0].config["chunk"].values()) == {768}
     _equal(*runs)
 
 
-def test_a_program_with_a_custom_call_runs_its_blocks_from_one_thread():
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the threads are a CPU feature")
+def test_blocks_run_from_one_thread_with_a_custom_call_or_short_of_memory():
     """Two batched LAPACK calls running at once can deadlock on a CPU (``models.linalg``), so a
-    program holding any custom call runs its blocks one after another; others use a thread
-    per core left to each device."""
+    program holding any custom call runs its blocks one after another; so does one whose blocks
+    would not fit twice in half the memory. Others use the cores (here at least 2 when the
+    machine has 2 per device)."""
     matrix = jnp.eye(3)
     lapack = jax.jit(lambda a: jnp.linalg.eigh(a)[0]).lower(matrix).compile()
     plain = jax.jit(lambda a: 2 * a).lower(matrix).compile()
     assert "custom-call" in lapack.as_text() and "custom-call" not in plain.as_text()
-    assert sweep.block_workers(lapack) == 1
+    assert sweep.block_workers(lapack, 1 << 20) == 1
+    assert sweep.block_workers(plain, 1 << 62) == 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    expected = max(1, cores // jax.local_device_count()) if jax.default_backend() == "cpu" else 1
-    assert sweep.block_workers(plain) == expected
+    if cores // jax.local_device_count() >= 2:
+        assert sweep.block_workers(plain, 1 << 20) >= 2
 
 
 def test_streamed_moments_match_a_float64_reference():

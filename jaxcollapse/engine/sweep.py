@@ -362,6 +362,7 @@ def _run_groups(the_plan: Plan, built: list, sizes: list[int], raw: Raw, keep: t
         # The chunk computing on the devices while the host finishes the one before it (JAX's
         # dispatch is asynchronous); chunks are finished, written and merged in seed order.
         in_flight: _Chunk | None = None
+        outputs: list = []  # the chunk dispatched last
         try:
             for c, start in enumerate(starts):
                 shown.done(finished + c - (in_flight is not None))
@@ -384,7 +385,7 @@ def _run_groups(the_plan: Plan, built: list, sizes: list[int], raw: Raw, keep: t
                         copied = tuple(study_cls.metrics) if quantile_seeds else keep
                         compiled = batched_trajectories(study, generations, mesh, copied).lower(
                             params, _on_devices(calls[0], mesh), base_key, seed_count).compile()
-                        workers = block_workers(compiled)
+                        workers = block_workers(compiled, block * len(members) * study.bytes_per_seed())
                         raw.compile_s += time.perf_counter() - begin
                     dispatched = time.perf_counter()
                     # every block is dispatched before any is waited for
@@ -395,6 +396,10 @@ def _run_groups(the_plan: Plan, built: list, sizes: list[int], raw: Raw, keep: t
                     in_flight = _finish(in_flight, raw, members, keep, quantile_seeds, later, processes, kept_seeds)
                     _hand_over(raw, members, start, path, None, later, processes)
         finally:  # also on Ctrl-C: the chunk already computing is finished and written
+            if in_flight is None or in_flight.outputs is not outputs:  # dispatched, never to be finished
+                for queued in outputs:
+                    if isinstance(queued, Future):
+                        queued.cancel()
             _finish(in_flight, raw, members, keep, quantile_seeds, later, processes, kept_seeds)
         finished += len(starts)
         shown.done(finished)
@@ -425,19 +430,28 @@ def _on_devices(indices: np.ndarray, mesh: Mesh) -> jax.Array:
     return jax.device_put(indices, NamedSharding(mesh, PartitionSpec("seeds")))
 
 
-def block_workers(compiled: Any) -> int:
+def block_workers(compiled: Any, block_bytes: int) -> int:
     """Host threads that run a group's blocks side by side. XLA runs the calls dispatched from
-    one host thread one after another, and calls from different threads at once: on a CPU, one
-    thread per core left to each local device lets the cores work on different blocks (the
-    parts of a block too small for XLA to split over threads then overlap; next-token: 1.4x on
-    2 cores, benchmarks/README "Stop 42"). One thread elsewhere, and for a program with a custom
-    call: jaxlib's batched LAPACK kernels block the thread that runs them until tasks on the
+    one host thread one after another, and calls from different threads at once. On a CPU the
+    engine uses the cores divided by the local devices (each call spans every device), so that
+    the cores work on different blocks: next-token 1.44x on 2 cores (benchmarks/README,
+    "Stop 42"). As many blocks at once as fit in half the memory (``block_bytes``: one block's
+    working set); one elsewhere, and for a program with a custom call (or whose text cannot be
+    read): jaxlib's batched LAPACK kernels block the thread that runs them until tasks on the
     shared pool finish, so two such calls at once can deadlock (``models.linalg``). A block's
-    results do not depend on this: it is the same compiled program on the same inputs."""
-    if jax.default_backend() != "cpu" or "custom-call" in (compiled.as_text() or "custom-call"):
+    results do not depend on this: it is the same program on the same inputs."""
+    if jax.default_backend() != "cpu":
+        return 1
+    try:
+        text = compiled.as_text()
+    except Exception:  # an executable that cannot print itself: assume the worst
+        return 1
+    if not text or "custom-call" in text:
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, cores // jax.local_device_count())
+    memory = _half_memory()
+    fit = cores if memory is None else memory // max(1, block_bytes)
+    return int(max(1, min(cores // jax.local_device_count(), fit)))
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}

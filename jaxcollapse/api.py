@@ -118,6 +118,7 @@ def run(
         "chunks_computed": raw.computed,
         "chunks_resumed": raw.resumed,  # read back from the checkpoint, not recomputed
         "resumed_run_s": raw.resumed_run_s,  # what those chunks cost the earlier call
+        "block_threads": raw.block_threads,  # host threads that ran seed blocks side by side (a CPU's cores)
     }
     result = assemble(the_plan, raw, timing, probabilities, identity)
     result.invocation = dict(invocation)

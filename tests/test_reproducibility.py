@@ -88,6 +88,7 @@ def test_blocks_run_side_by_side_give_the_same_numbers(monkeypatch, study, setti
         monkeypatch.setattr(sweep, "block_workers", lambda compiled, block_bytes, w=workers: w)
         runs.append(jc.run(study, settings, grids, seeds=1300, generations=4, chunk=768, cache=False))
     assert set(runs[0].config["chunk"].values()) == {768}
+    assert [r.timing["block_threads"] for r in runs] == [1, 3]
     _equal(*runs)
 
 

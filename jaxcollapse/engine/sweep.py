@@ -177,6 +177,7 @@ class Raw:
     resumed: int = 0  # chunks read back from the checkpoint (finished by an earlier call)
     resumed_run_s: float = 0.0  # what the resumed chunks cost when they were computed
     last_ready: float = 0.0  # when the last computed chunk was ready (run_s counts overlap once)
+    block_threads: int = 1  # most host threads that ran one group's blocks at once (block_workers)
 
 
 def traced(leaf: Any) -> jax.Array:
@@ -386,6 +387,7 @@ def _run_groups(the_plan: Plan, built: list, sizes: list[int], raw: Raw, keep: t
                         compiled = batched_trajectories(study, generations, mesh, copied).lower(
                             params, _on_devices(calls[0], mesh), base_key, seed_count).compile()
                         workers = block_workers(compiled, block * len(members) * study.bytes_per_seed())
+                        raw.block_threads = max(raw.block_threads, workers)
                         raw.compile_s += time.perf_counter() - begin
                     dispatched = time.perf_counter()
                     # every block is dispatched before any is waited for

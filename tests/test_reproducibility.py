@@ -10,6 +10,7 @@ import pytest
 
 import jaxcollapse as jc
 from jaxcollapse.engine import loop, sweep
+from jaxcollapse.models import linalg
 
 SETTINGS = {"n": "5+t", "dim": 2, "alpha": 0.4}
 GRIDS = {"regime": ["replace", "mix", "accumulate"]}
@@ -93,20 +94,28 @@ def test_blocks_run_side_by_side_give_the_same_numbers(monkeypatch, study, setti
 
 
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="the threads are a CPU feature")
-def test_blocks_run_from_one_thread_with_a_custom_call_or_short_of_memory():
+def test_blocks_run_from_one_thread_where_a_custom_call_might_block_or_memory_is_short():
     """Two batched LAPACK calls running at once can deadlock on a CPU (``models.linalg``), so a
-    program holding any custom call runs its blocks one after another; so does one whose blocks
-    would not fit twice in half the memory. Others use the cores (here at least 2 when the
-    machine has 2 per device)."""
-    matrix = jnp.eye(3)
-    lapack = jax.jit(lambda a: jnp.linalg.eigh(a)[0]).lower(matrix).compile()
-    plain = jax.jit(lambda a: 2 * a).lower(matrix).compile()
-    assert "custom-call" in lapack.as_text() and "custom-call" not in plain.as_text()
-    assert sweep.block_workers(lapack, 1 << 20) == 1
+    program with a batched LAPACK call, or any custom call but LAPACK, runs its blocks one after
+    another; so does one whose blocks would not fit twice in half the memory. LAPACK on one
+    matrix at a time (``models.linalg`` under vmap) and plain programs use the cores (at least 2
+    here when the machine has 2 per device)."""
+    batch = jnp.ones((4, 3, 3)) + 3 * jnp.eye(3)
+
+    def compiled(fn):
+        return jax.jit(fn).lower(batch).compile()
+
+    batched = compiled(lambda a: jax.vmap(jnp.linalg.eigh)(a)[0])
+    callback = compiled(lambda a: jax.pure_callback(np.negative, jax.ShapeDtypeStruct(a.shape, a.dtype), a))
+    one_at_a_time = compiled(lambda a: jnp.sum(jax.vmap(linalg.eigh)(a)[0]) + jnp.sum(jax.vmap(linalg.inverse_cholesky)(a)))
+    plain = compiled(lambda a: 2 * a)
+    assert all("custom-call" in c.as_text() for c in (batched, callback, one_at_a_time))
+    assert [sweep.overlap_safe(c.as_text()) for c in (batched, callback, one_at_a_time, plain)] == [False, False, True, True]
+    assert sweep.block_workers(batched, 1 << 20) == 1 and sweep.block_workers(callback, 1 << 20) == 1
     assert sweep.block_workers(plain, 1 << 62) == 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if cores // jax.local_device_count() >= 2:
-        assert sweep.block_workers(plain, 1 << 20) >= 2
+        assert sweep.block_workers(plain, 1 << 20) >= 2 and sweep.block_workers(one_at_a_time, 1 << 20) >= 2
 
 
 def test_streamed_moments_match_a_float64_reference():

@@ -14,6 +14,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -437,23 +438,39 @@ def block_workers(compiled: Any, block_bytes: int) -> int:
     one host thread one after another, and calls from different threads at once. On a CPU the
     engine uses the cores divided by the local devices (each call spans every device), so that
     the cores work on different blocks: next-token 1.44x on 2 cores (benchmarks/README,
-    "Stop 42"). As many blocks at once as fit in half the memory (``block_bytes``: one block's
-    working set); one elsewhere, and for a program with a custom call (or whose text cannot be
-    read): jaxlib's batched LAPACK kernels block the thread that runs them until tasks on the
-    shared pool finish, so two such calls at once can deadlock (``models.linalg``). A block's
-    results do not depend on this: it is the same program on the same inputs."""
+    "Stop 42"), and no more blocks at once than fit in half the memory (``block_bytes``: one
+    block's working set). One thread elsewhere, and where ``overlap_safe`` finds a custom call
+    that might block. A block's results do not depend on this: it is the same program on the
+    same inputs."""
     if jax.default_backend() != "cpu":
         return 1
     try:
         text = compiled.as_text()
     except Exception:  # an executable that cannot print itself: assume the worst
         return 1
-    if not text or "custom-call" in text:
+    if not text or not overlap_safe(text):
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     memory = _half_memory()
     fit = cores if memory is None else memory // max(1, block_bytes)
     return int(max(1, min(cores // jax.local_device_count(), fit)))
+
+
+def overlap_safe(hlo: str) -> bool:
+    """Whether two calls of this CPU program (optimized HLO text) may run at once. jaxlib's LAPACK
+    kernels may split a batch of matrices into tasks on XLA's thread pool and block until they
+    finish, so two batched calls at once can deadlock (seen here: ``vmap(eigh)`` from two
+    threads). A call on one matrix runs in the calling thread; that is every LAPACK call under
+    ``models.linalg`` (its results have at most two dimensions). Any other custom call (a host
+    callback, another library) is not known to be safe."""
+    for line in hlo.splitlines():
+        if " custom-call(" not in line:
+            continue
+        target = line.partition('custom_call_target="')[2].partition('"')[0]
+        result = line.partition(" = ")[2].partition(" custom-call(")[0]
+        if not target.startswith("lapack_") or any(dims.count(",") >= 2 for dims in re.findall(r"\[([^\]]*)\]", result)):
+            return False
+    return True
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}

@@ -9,7 +9,9 @@ on a 2-core machine), every thread waits and the program hangs in ``block_until_
 backend (cuSOLVER, TPU) the deadlock does not exist and the batch goes to the batched kernel in
 one call (``lax.platform_dependent``: the choice is made when the program is lowered for its
 platform, so the compiler never sees both). Use these wherever a traced step holds two or more
-independent factorisations; a single chain of calls per step cannot hang.
+independent factorisations; a single chain of calls per step cannot hang. A program whose LAPACK
+calls all come from here may also run two seed blocks at once, one per core (the engine's
+``sweep.overlap_safe``); a program with a batched call runs one block at a time.
 
 ``inverse_cholesky`` and ``nuclear_norm`` carry their own JVPs (so the serial primal never
 needs differentiating) and are safe under ``grad``.

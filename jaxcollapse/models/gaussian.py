@@ -223,9 +223,10 @@ def standard_batches(
     (so ``sum(counts) <= n_max``); ``exact`` draws each batch's statistics directly.
     """
     canonical = jax.dtypes.canonicalize_dtype(dtype)  # float64 is float32 without x64, as jax.random draws it
-    if sampler == "explicit" and dim == 1 and counts and lanes_draw_normals(typed_key(key), canonical):
+    lane_key = typed_key(key)
+    if sampler == "explicit" and dim == 1 and counts and lanes_draw_normals(lane_key, canonical):
         ends = jnp.cumsum(jnp.stack([jnp.asarray(c, jnp.int32) for c in counts]))
-        sums = _standard_sums(typed_key(key)[None], ends[None], rows=n_max, dtype=canonical)[0]
+        sums = _standard_sums(lane_key[None], ends[None], rows=n_max, dtype=canonical)[0]
         # a batch of one sample is its own shift (scatter exactly 0, as in the shifted form)
         one = sums[:, 0] <= 1
         return tuple(_scalar_stats(count, jnp.where(alone, 0.0, s1), jnp.where(alone, 0.0, s2), jnp.where(alone, s1, 0.0))
